@@ -1,0 +1,32 @@
+"""Composition root of feedback: CRM outcomes in, recycling out, the lead's timeline."""
+
+from fastapi import FastAPI
+
+from services.feedback.api.timeline import router as timeline_router
+from services.feedback.api.webhooks import router as webhook_router
+from services.feedback.handlers import record_events
+from services.feedback.settings import FeedbackSettings
+from services.feedback.tables import metadata
+from shared.events import topics
+from shared.kafka.consumer import ConsumerSpec
+from shared.service.app import build_app
+from shared.service.errors import install_error_handlers
+from shared.service.runtime import ServiceRuntime
+
+TIMELINE_TOPICS = tuple(t.name for t in topics.ALL_TOPICS if t is not topics.DEAD_LETTER)
+
+
+def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
+    settings = settings or FeedbackSettings()
+    consumers = [ConsumerSpec(name="timeline", topics=TIMELINE_TOPICS, handler=record_events)]
+    app = build_app(
+        "feedback",
+        lambda: ServiceRuntime("feedback", settings, metadata, consumers),
+        title="Handoff feedback",
+        description="CRM outcomes close the loop; every lead's timeline lives here.",
+        log_level=settings.log_level,
+    )
+    install_error_handlers(app)
+    app.include_router(webhook_router)
+    app.include_router(timeline_router)
+    return app

@@ -1,0 +1,15 @@
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class FeedbackSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="HANDOFF_FEEDBACK_", extra="ignore")
+
+    webhook_secret: SecretStr | None = Field(None, description="current CRM webhook signing secret")
+    webhook_previous_secret: SecretStr | None = Field(None, description="accepted too, while rotating")
+    webhook_tolerance_s: int = Field(300, gt=0)
+
+    def webhook_secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.webhook_secret, self.webhook_previous_secret) if s]

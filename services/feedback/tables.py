@@ -1,0 +1,49 @@
+"""Feedback's tables: the lead's stage, the outcomes sales reported, the timeline."""
+
+from sqlalchemy import BigInteger, Column, DateTime, Identity, Integer, Numeric, String, Table, func
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from shared.db.metadata import service_metadata
+
+SCHEMA = "feedback"
+metadata = service_metadata(SCHEMA)
+
+lead_stages = Table(
+    "lead_stages",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("cycle", Integer, nullable=False, server_default="1"),
+    Column("stage", String(30), nullable=False),
+    Column("owner_id", String(100), nullable=True),
+    Column("correlation_id", String(100), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("delivery_id", String(200), nullable=False, unique=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("cycle", Integer, nullable=False),
+    Column("outcome", String(30), nullable=False),
+    Column("reason", String(200), nullable=True),
+    Column("amount", Numeric(14, 2), nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+timeline = Table(
+    "timeline",
+    metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("type", String(50), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("producer", String(50), nullable=False),
+    Column("correlation_id", String(100), nullable=False),
+    Column("causation_id", UUID(as_uuid=True), nullable=True),
+    Column("payload", JSONB, nullable=False),
+)

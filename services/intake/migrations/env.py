@@ -1,0 +1,4 @@
+from services.intake.tables import SCHEMA, metadata
+from shared.db.migration_env import run
+
+run(metadata, SCHEMA)

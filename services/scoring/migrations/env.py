@@ -1,0 +1,4 @@
+from services.scoring.tables import SCHEMA, metadata
+from shared.db.migration_env import run
+
+run(metadata, SCHEMA)

@@ -1,0 +1,30 @@
+"""Engine and the unit of work: one session per request or per batch, committed at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def make_engine(database_url: str, *, pool_size: int = 5) -> AsyncEngine:
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """Commit if the block finishes, roll back if it raises: the only place that commits."""
+    async with sessions() as session, session.begin():
+        yield session
+
+
+async def database_answers(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return True

@@ -1,0 +1,34 @@
+"""Bytes on a topic <-> a typed event; anything that fails here is a poison record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.events.envelope import Envelope
+from shared.events.payloads import Payload, parse_payload
+
+
+class UndecodableEvent(ValueError):
+    """The record is not an event this pipeline understands; retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class Event:
+    envelope: Envelope
+    payload: Payload
+
+
+def decode(raw: bytes | None) -> Event:
+    if raw is None:
+        raise UndecodableEvent("record has no value")
+    try:
+        envelope = Envelope.from_bytes(raw)
+    except ValueError as exc:
+        raise UndecodableEvent(f"not an event envelope: {exc}") from exc
+    try:
+        payload = parse_payload(envelope.type, envelope.payload)
+    except KeyError as exc:
+        raise UndecodableEvent(f"unknown event type {envelope.type!r}") from exc
+    except ValueError as exc:
+        raise UndecodableEvent(f"bad {envelope.type} payload: {exc}") from exc
+    return Event(envelope, payload)

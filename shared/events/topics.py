@@ -1,0 +1,28 @@
+"""Topic names. The suffix is the payload version: a new shape means a new topic."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int = 6
+
+
+LEAD_CAPTURED = Topic("lead.captured.v1")
+LEAD_ACTIVITY = Topic("lead.activity.v1")
+LEAD_SCORED = Topic("lead.scored.v1")
+LEAD_NURTURE = Topic("lead.nurture.v1")
+LEAD_ROUTED = Topic("lead.routed.v1")
+LEAD_OUTCOME = Topic("lead.outcome.v1")
+DEAD_LETTER = Topic("handoff.deadletter.v1", partitions=1)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    LEAD_CAPTURED,
+    LEAD_ACTIVITY,
+    LEAD_SCORED,
+    LEAD_NURTURE,
+    LEAD_ROUTED,
+    LEAD_OUTCOME,
+    DEAD_LETTER,
+)

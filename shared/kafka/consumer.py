@@ -1,0 +1,193 @@
+"""The consumer loop every service uses.
+
+Each poll is handled as one batch in one database transaction; offsets are
+committed only after that transaction committed. A batch that fails is replayed
+record by record so one poison record cannot hold the others back: a record
+that keeps failing is retried a bounded number of times and then dead-lettered
+with its error. Records that cannot even be decoded go to the dead-letter topic
+at once. Infrastructure failures (database or broker unreachable) are not the
+record's fault: the batch is retried until they pass, and nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaTimeoutError
+from aiokafka.structs import ConsumerRecord
+from sqlalchemy import Table
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db.engine import unit_of_work
+from shared.db.idempotency import claim_new
+from shared.events.codec import Event, UndecodableEvent, decode
+from shared.kafka.dead_letters import dead_letter_for
+from shared.kafka.producer import OutgoingRecord, send_all
+from shared.observability.correlation import correlation
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
+
+INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, OSError, KafkaConnectionError, KafkaTimeoutError)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """What one consumer of a service reads and what it does with a batch."""
+
+    name: str
+    topics: tuple[str, ...]
+    handler: Handler
+
+
+class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):
+    """A rebalance waits for the batch in flight to commit, so no partition is handed
+    over with processed but uncommitted records."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock = lock
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self._lock:
+            log.info("partitions revoked", extra={"partitions": [str(tp) for tp in revoked]})
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"partitions": [str(tp) for tp in assigned]})
+
+
+class EventConsumer:
+    def __init__(self, spec: ConsumerSpec, *, service: str, bootstrap_servers: str,
+                 sessions: async_sessionmaker[AsyncSession], processed: Table,
+                 producer: AIOKafkaProducer, on_committed: Callable[[], None] = lambda: None,
+                 max_attempts: int = 3, retry_backoff_s: float = 0.2, max_records: int = 500) -> None:
+        self.spec = spec
+        self.group_id = f"handoff.{service}.{spec.name}"
+        self._bootstrap = bootstrap_servers
+        self._sessions = sessions
+        self._processed = processed
+        self._producer = producer
+        self._on_committed = on_committed
+        self._max_attempts = max_attempts
+        self._retry_backoff_s = retry_backoff_s
+        self._max_records = max_records
+        self._lock = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer | None = None
+        self.processed_count = 0
+        self.dead_lettered_count = 0
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self.group_id,
+            client_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+        )
+        await self._consumer.start()
+        self._consumer.subscribe(list(self.spec.topics), listener=_FinishBatchBeforeRevoke(self._lock))
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def run(self) -> None:
+        assert self._consumer is not None, "start() first"
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            if not batch:
+                continue
+            async with self._lock:
+                await self._handle_poll(batch)
+
+    async def _handle_poll(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        records = [record for partition_records in batch.values() for record in partition_records]
+        decoded: list[tuple[ConsumerRecord, Event]] = []
+        poison: list[OutgoingRecord] = []
+        for record in records:
+            try:
+                decoded.append((record, decode(record.value)))
+            except UndecodableEvent as exc:
+                log.warning("undecodable record sent to dead letters",
+                            extra={"topic": record.topic, "offset": record.offset, "error": str(exc)})
+                poison.append(dead_letter_for(record, error=exc, group=self.group_id, attempts=1))
+        await self._until_infrastructure_answers(self._apply_batch, decoded, poison)
+        await self._commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
+
+    async def _until_infrastructure_answers(self, step, *args) -> None:
+        delay = self._retry_backoff_s
+        while True:
+            try:
+                return await step(*args)
+            except INFRASTRUCTURE_ERRORS:
+                log.exception("database or broker unavailable; retrying the batch, nothing is skipped")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _apply_batch(self, decoded: list[tuple[ConsumerRecord, Event]],
+                           undecodable: list[OutgoingRecord]) -> None:
+        poison = list(undecodable)
+        try:
+            await self._apply([event for _, event in decoded])
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception:
+            log.warning("batch failed; replaying it record by record", exc_info=True)
+            for record, event in decoded:
+                letter = await self._apply_one(record, event)
+                if letter is not None:
+                    poison.append(letter)
+        if poison:
+            await send_all(self._producer, poison)
+            self.dead_lettered_count += len(poison)
+
+    async def _apply(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        async with unit_of_work(self._sessions) as session:
+            fresh_ids = await claim_new(session, self._processed, self.spec.name,
+                                        (e.envelope.event_id for e in events))
+            fresh = []
+            for event in events:
+                if event.envelope.event_id in fresh_ids:
+                    fresh.append(event)
+                    fresh_ids.discard(event.envelope.event_id)
+            if fresh:
+                await self.spec.handler(session, fresh)
+        self.processed_count += len(fresh)
+
+    async def _apply_one(self, record: ConsumerRecord, event: Event) -> OutgoingRecord | None:
+        """Bounded retries for one record; returns its dead letter if it never succeeds."""
+        error: Exception | None = None
+        with correlation(event.envelope.correlation_id):
+            for attempt in range(1, self._max_attempts + 1):
+                try:
+                    await self._apply([event])
+                    return None
+                except INFRASTRUCTURE_ERRORS:
+                    raise
+                except Exception as exc:
+                    error = exc
+                    log.warning("record failed", exc_info=True,
+                                extra={"event_id": str(event.envelope.event_id), "attempt": attempt})
+                    await asyncio.sleep(self._retry_backoff_s * attempt)
+            log.error("record dead-lettered after %d attempts", self._max_attempts,
+                      extra={"event_id": str(event.envelope.event_id), "topic": record.topic})
+            return dead_letter_for(record, error=error, group=self.group_id, attempts=self._max_attempts)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assert self._consumer is not None
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError:
+            log.warning("offset commit failed after a rebalance; the new owner reprocesses "
+                        "these records and the processed-events record makes that harmless")
+            return
+        self._on_committed()

@@ -1,0 +1,89 @@
+"""Publishes outbox rows to Kafka, then deletes them: never commit-then-send.
+
+Rows are claimed with FOR UPDATE SKIP LOCKED and stay locked until Kafka has
+acknowledged them, so several replicas can relay side by side and a relay that
+dies mid-send leaves its rows to be sent again (consumers dedupe by event id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db.engine import unit_of_work
+from shared.kafka.producer import OutgoingRecord, send_all
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], table: Table,
+                 producer: AIOKafkaProducer, *, batch_size: int = 500,
+                 idle_interval_s: float = 0.5, error_backoff_s: float = 1.0) -> None:
+        self._sessions = sessions
+        self._table = table
+        self._producer = producer
+        self._batch_size = batch_size
+        self._idle_interval_s = idle_interval_s
+        self._error_backoff_s = error_backoff_s
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        """Called after a transaction that wrote to the outbox committed."""
+        self._wake.set()
+
+    async def relay_once(self) -> int:
+        t = self._table
+        async with unit_of_work(self._sessions) as session:
+            rows = (
+                await session.execute(
+                    select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
+                    .order_by(t.c.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await send_all(
+                self._producer,
+                (
+                    OutgoingRecord(
+                        topic=row.topic,
+                        key=row.key,
+                        value=row.value,
+                        headers=tuple((k, str(v).encode()) for k, v in row.headers.items()),
+                    )
+                    for row in rows
+                ),
+            )
+            await session.execute(delete(t).where(t.c.id.in_([row.id for row in rows])))
+        self.published += len(rows)
+        return len(rows)
+
+    async def backlog(self) -> int:
+        async with self._sessions() as session:
+            return (await session.execute(select(func.count()).select_from(self._table))).scalar_one()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                sent = await self.relay_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; rows stay in the outbox and are retried")
+                await asyncio.sleep(self._error_backoff_s)
+                continue
+            if sent:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._idle_interval_s)
+            except TimeoutError:
+                pass

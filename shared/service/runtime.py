@@ -1,0 +1,91 @@
+"""The resources a service holds while it runs, built and closed by its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.db.engine import database_answers, make_engine, make_sessionmaker
+from shared.db.metadata import outbox_table, processed_events_table
+from shared.kafka.consumer import ConsumerSpec, EventConsumer
+from shared.kafka.producer import broker_answers, make_producer
+from shared.outbox.relay import OutboxRelay
+from shared.outbox.writer import Outbox
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    """Engine, producer, outbox relay and consumers of one service process."""
+
+    def __init__(self, service: str, settings: ServiceSettings, metadata: MetaData,
+                 consumers: Sequence[ConsumerSpec] = ()) -> None:
+        self.service = service
+        self.settings = settings
+        self.engine: AsyncEngine = make_engine(settings.database_url)
+        self.sessions: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
+        self.outbox = Outbox(outbox_table(metadata))
+        self.producer = make_producer(settings.kafka_bootstrap_servers, client_id=f"handoff.{service}")
+        self.relay = OutboxRelay(self.sessions, outbox_table(metadata), self.producer,
+                                 idle_interval_s=settings.outbox_idle_interval_s)
+        self.consumers = [
+            EventConsumer(
+                spec,
+                service=service,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                sessions=self.sessions,
+                processed=processed_events_table(metadata),
+                producer=self.producer,
+                on_committed=self.relay.wake,
+                max_attempts=settings.consumer_max_attempts,
+                retry_backoff_s=settings.consumer_retry_backoff_s,
+            )
+            for spec in consumers
+        ]
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        await self.producer.start()
+        for consumer in self.consumers:
+            await consumer.start()
+        self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.service}.outbox-relay")]
+        self._tasks += [
+            asyncio.create_task(c.run(), name=f"{self.service}.{c.spec.name}") for c in self.consumers
+        ]
+        for task in self._tasks:
+            task.add_done_callback(self._report_crash)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for consumer in self.consumers:
+            await consumer.stop()
+        await self.producer.stop()
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, str]:
+        """Each dependency's state; ready only if all say ok and no loop has died."""
+        checks: dict[str, str] = {}
+        for name, probe in (("database", database_answers(self.engine)),
+                            ("kafka", broker_answers(self.producer))):
+            try:
+                await asyncio.wait_for(probe, timeout=3)
+                checks[name] = "ok"
+            except Exception as exc:  # readiness reports any failure; it does not handle it
+                checks[name] = f"unavailable: {type(exc).__name__}: {exc}"
+        dead = [t.get_name() for t in self._tasks if t.done()]
+        checks["loops"] = "ok" if not dead else f"stopped: {', '.join(dead)}"
+        return checks
+
+    def _report_crash(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background loop %s crashed", task.get_name(), exc_info=task.exception())

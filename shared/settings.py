@@ -1,0 +1,24 @@
+"""Settings common to every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+
+
+class ServiceSettings(BaseSettings):
+    """Defaults match the local stack (``./handoff up``), so a service runs with no env."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/handoff"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    config_dir: Path = REPO_CONFIG_DIR
+    log_level: str = "INFO"
+    consumer_max_attempts: int = Field(3, ge=1, description="tries before a record is dead-lettered")
+    consumer_retry_backoff_s: float = Field(0.2, ge=0)
+    outbox_idle_interval_s: float = Field(0.5, gt=0)

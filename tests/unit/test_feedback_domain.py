@@ -1,0 +1,51 @@
+import pytest
+
+from services.feedback.domain.signature import SignatureRefused, sign, signature_header, verify
+from services.feedback.domain.stages import TransitionRefused, next_stage
+from shared.events.payloads import Outcome
+
+BODY = b'{"delivery_id":"d1","outcome":"accepted"}'
+
+
+def test_valid_signature_passes_and_returns_its_timestamp():
+    assert verify(signature_header("s3cret", 1000, BODY), BODY, ["s3cret"], now=1010) == 1000
+
+
+def test_rotation_accepts_either_secret_and_either_signature():
+    header = f"t=1000,v1={sign('old', 1000, BODY)},v1={sign('new', 1000, BODY)}"
+    assert verify(header, BODY, ["new"], now=1000) == 1000
+    assert verify(signature_header("old", 1000, BODY), BODY, ["new", "old"], now=1000) == 1000
+
+
+@pytest.mark.parametrize("header, body, now, reason", [
+    (None, BODY, 1000, "missing"),
+    ("v1=abc", BODY, 1000, "malformed"),
+    (signature_header("s3cret", 1000, BODY), BODY, 1000 + 301, "tolerance"),
+    (signature_header("s3cret", 1000, BODY), BODY, 1000 - 301, "tolerance"),
+    (signature_header("wrong", 1000, BODY), BODY, 1000, "does not match"),
+    (signature_header("s3cret", 1000, BODY), BODY + b" ", 1000, "does not match"),
+])
+def test_refusals_say_why(header, body, now, reason):
+    with pytest.raises(SignatureRefused, match=reason):
+        verify(header, body, ["s3cret"], now=now)
+
+
+@pytest.mark.parametrize("stage, outcome, expected", [
+    ("routed", Outcome.ACCEPTED, "accepted"),
+    ("routed", Outcome.REJECTED, "rejected"),
+    ("routed", Outcome.RECYCLED, "recycled"),
+    ("accepted", Outcome.WON, "won"),
+    ("accepted", Outcome.LOST, "lost"),
+    ("accepted", Outcome.RECYCLED, "recycled"),
+])
+def test_allowed_transitions(stage, outcome, expected):
+    assert next_stage(stage, outcome) == expected
+
+
+@pytest.mark.parametrize("stage, outcome", [
+    ("routed", Outcome.WON), ("captured", Outcome.ACCEPTED), ("nurture", Outcome.RECYCLED),
+    ("won", Outcome.LOST), ("recycled", Outcome.ACCEPTED),
+])
+def test_refused_transitions_name_the_stage(stage, outcome):
+    with pytest.raises(TransitionRefused, match=f"stage '{stage}'"):
+        next_stage(stage, outcome)
