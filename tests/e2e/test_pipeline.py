@@ -1,0 +1,160 @@
+"""One lead at a time through all four services on the real broker and database."""
+
+from __future__ import annotations
+
+import time
+
+from tests.e2e.helpers import QUALIFIED, UNQUALIFIED, send_outcome, timeline, wait_for, wait_for_event
+
+OWNER_IDS = {"ana.silva", "ben.okafor", "chloe.martin"}
+
+
+def post_lead(intake, email, profile, **headers):
+    response = intake.post("/leads", json={"email": email, **profile}, headers=headers)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def test_every_service_is_ready(stack):
+    import httpx
+    for name, url in stack.urls.items():
+        response = httpx.get(f"{url}/readyz", timeout=5)
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["checks"] == {"database": "ok", "kafka": "ok", "loops": "ok"}
+
+
+def test_qualified_lead_is_routed_to_an_owner_with_the_reasons(intake, feedback, routing, email):
+    accepted = post_lead(intake, email.upper(), QUALIFIED)
+    lead_id = accepted["lead_id"]
+    story = wait_for_event(feedback, lead_id, "lead.routed")
+
+    assert [e["type"] for e in story["events"]] == ["lead.captured", "lead.scored", "lead.routed"]
+    captured, scored, routed = story["events"]
+    assert captured["payload"]["email"] == email  # normalised: lower case
+    assert captured["payload"]["company_domain"] == email.split("@")[1]
+    assert scored["payload"]["qualified"] is True
+    assert {h["rule"] for h in scored["payload"]["rules_fired"]} >= {"decision_maker", "target_company_size"}
+    assert routed["payload"]["owner_id"] in OWNER_IDS
+    # one causal chain, one correlation id from the intake request
+    assert scored["causation_id"] == captured["event_id"]
+    assert routed["causation_id"] == scored["event_id"]
+    assert {e["correlation_id"] for e in story["events"]} == {accepted["correlation_id"]}
+    assert story["stage"] == "routed"
+
+    assignments = routing.get(f"/leads/{lead_id}/assignments").json()
+    assert [(a["cycle"], a["owner_id"]) for a in assignments] == [(1, routed["payload"]["owner_id"])]
+
+
+def test_lead_under_the_threshold_goes_to_nurture(intake, feedback, routing, email):
+    lead_id = post_lead(intake, email, UNQUALIFIED)["lead_id"]
+    story = wait_for_event(feedback, lead_id, "lead.nurture")
+    assert [e["type"] for e in story["events"]] == ["lead.captured", "lead.scored", "lead.nurture"]
+    assert "below the qualification threshold" in story["events"][-1]["payload"]["reason"]
+    assert story["stage"] == "nurture"
+    assert routing.get(f"/leads/{lead_id}/assignments").status_code == 404
+
+
+def test_recycled_lead_goes_to_nurture_then_requalifies_as_a_new_cycle(stack, intake, feedback, routing,
+                                                                      scoring, email):
+    secret = stack.secrets.crm_webhook_secret
+    lead_id = post_lead(intake, email, {**QUALIFIED, "company_size": 20})["lead_id"]  # fit 45 + ...
+    wait_for_event(feedback, lead_id, "lead.nurture")
+    response = intake.post("/activities", json={"email": email, "activity_type": "demo_request"})
+    assert response.status_code == 202, response.text
+    wait_for_event(feedback, lead_id, "lead.routed")
+
+    assert send_outcome(feedback, secret, lead_id, "accepted").status_code == 202
+    applied = send_outcome(feedback, secret, lead_id, "recycled", reason="no budget this quarter")
+    assert applied.status_code == 202, applied.text
+    assert applied.json() == {"status": "applied", "lead_id": lead_id, "stage": "recycled", "cycle": 2}
+
+    story = wait_for_event(feedback, lead_id, "lead.nurture", count=2)
+    recycled_nurture = [e for e in story["events"] if e["type"] == "lead.nurture"][-1]
+    assert recycled_nurture["producer"] == "feedback"
+    assert recycled_nurture["payload"]["cycle"] == 2
+    assert "no budget this quarter" in recycled_nurture["payload"]["reason"]
+
+    # new interest after recycling qualifies the lead again, as cycle 2
+    # activity and outcomes travel on different topics: wait until scoring opened cycle 2
+    wait_for(lambda: scoring.get(f"/leads/{lead_id}/score").json()["cycle"] == 2, what="scoring cycle 2")
+    intake.post("/activities", json={"email": email, "activity_type": "pricing_page_view"})
+    story = wait_for_event(feedback, lead_id, "lead.routed", count=2)
+    assert [a["cycle"] for a in routing.get(f"/leads/{lead_id}/assignments").json()] == [1, 2]
+    assert story["stage"] == "routed" and story["cycle"] == 2
+
+    types = [e["type"] for e in story["events"]]
+    assert types == [
+        "lead.captured", "lead.scored", "lead.nurture",       # fit alone is not enough
+        "lead.activity", "lead.scored", "lead.routed",        # the demo request qualifies
+        "lead.outcome", "lead.outcome", "lead.nurture",       # accepted, then recycled
+        "lead.activity", "lead.scored", "lead.routed",        # qualifies again: cycle 2
+    ]
+    stamps = [e["occurred_at"] for e in story["events"]]
+    assert stamps == sorted(stamps)
+
+
+def test_retried_post_with_the_same_idempotency_key_makes_one_lead(intake, feedback, routing, email):
+    first = intake.post("/leads", json={"email": email, **QUALIFIED}, headers={"Idempotency-Key": email})
+    second = intake.post("/leads", json={"email": email, **QUALIFIED}, headers={"Idempotency-Key": email})
+    assert first.status_code == second.status_code == 202
+    assert second.json() == first.json()
+    assert second.headers.get("Idempotent-Replayed") == "true"
+
+    lead_id = first.json()["lead_id"]
+    wait_for_event(feedback, lead_id, "lead.routed")
+    time.sleep(1.5)  # anything duplicated would have arrived by now
+    types = [e["type"] for e in timeline(feedback, lead_id)["events"]]
+    assert types.count("lead.captured") == 1 and types.count("lead.routed") == 1
+    assert len(routing.get(f"/leads/{lead_id}/assignments").json()) == 1
+
+    reused = intake.post("/leads", json={"email": email, **UNQUALIFIED}, headers={"Idempotency-Key": email})
+    assert reused.status_code == 422
+    assert reused.json()["detail"][0]["field"] == "header.Idempotency-Key"
+
+
+def test_invalid_input_is_refused_with_the_field_and_the_reason(intake, email):
+    response = intake.post("/leads", json={"email": "not-an-address", "company_size": -5, "colour": "red"})
+    assert response.status_code == 422
+    errors = {e["field"]: e["reason"] for e in response.json()["detail"]}
+    assert "not an email address" in errors["email"]
+    assert "greater than or equal to 0" in errors["company_size"]
+    assert "colour" in errors and "not permitted" in errors["colour"]
+
+    missing = intake.post("/activities", json={"email": email})
+    assert {e["field"] for e in missing.json()["detail"]} == {"activity_type"}
+
+
+def test_sources_must_present_a_valid_key(stack, email):
+    import httpx
+    url = f"{stack.urls['intake']}/leads"
+    assert httpx.post(url, json={"email": email}).status_code == 401
+    assert httpx.post(url, json={"email": email}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    key = stack.secrets.intake_api_keys["marketing-automation"]
+    assert httpx.post(url, json={"email": email}, headers={"X-Api-Key": key}).status_code == 202
+
+
+def test_crm_webhook_refusals_apply_nothing(stack, intake, feedback, email):
+    secret = stack.secrets.crm_webhook_secret
+    lead_id = post_lead(intake, email, QUALIFIED)["lead_id"]
+    wait_for_event(feedback, lead_id, "lead.routed")
+
+    bad = send_outcome(feedback, secret, lead_id, "accepted", signing_secret="not-the-secret")
+    stale = send_outcome(feedback, secret, lead_id, "accepted", timestamp=int(time.time()) - 3600)
+    assert (bad.status_code, stale.status_code) == (401, 401)
+    assert "does not match" in bad.json()["detail"] and "tolerance" in stale.json()["detail"]
+    unsigned = feedback.post("/webhooks/crm", json={"delivery_id": "x", "lead_id": lead_id, "outcome": "won"})
+    assert unsigned.status_code == 401
+
+    won_early = send_outcome(feedback, secret, lead_id, "won", amount="1000", currency="EUR")
+    assert won_early.status_code == 409 and "stage 'routed'" in won_early.json()["detail"]
+    unknown = send_outcome(feedback, secret, "00000000-0000-0000-0000-000000000000", "accepted")
+    assert unknown.status_code == 404
+    assert timeline(feedback, lead_id)["stage"] == "routed"  # none of it was applied
+
+    ok = send_outcome(feedback, secret, lead_id, "accepted", delivery_id=f"d-{lead_id}")
+    replay = send_outcome(feedback, secret, lead_id, "accepted", delivery_id=f"d-{lead_id}")
+    assert (ok.status_code, replay.status_code) == (202, 401)
+    story = wait_for_event(feedback, lead_id, "lead.outcome")
+    time.sleep(1)
+    assert [e["type"] for e in timeline(feedback, lead_id)["events"]].count("lead.outcome") == 1
+    assert story["stage"] == "accepted"
