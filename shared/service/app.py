@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shared.observability.logging import configure_logging
+from shared.service.correlation import CorrelationMiddleware
 from shared.service.runtime import ServiceRuntime
 
 
@@ -27,6 +28,7 @@ def build_app(service: str, make_runtime: Callable[[], ServiceRuntime], *, title
             await runtime.stop()
 
     app = FastAPI(title=title, description=description, lifespan=lifespan)
+    app.add_middleware(CorrelationMiddleware)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

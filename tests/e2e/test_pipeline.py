@@ -158,3 +158,11 @@ def test_crm_webhook_refusals_apply_nothing(stack, intake, feedback, email):
     time.sleep(1)
     assert [e["type"] for e in timeline(feedback, lead_id)["events"]].count("lead.outcome") == 1
     assert story["stage"] == "accepted"
+
+
+def test_the_callers_correlation_id_follows_the_lead_through_every_service(intake, feedback, email):
+    response = intake.post("/leads", json={"email": email, **QUALIFIED},
+                           headers={"X-Correlation-Id": "crm-sync-42"})
+    assert response.headers["X-Correlation-Id"] == "crm-sync-42"
+    story = wait_for_event(feedback, response.json()["lead_id"], "lead.routed")
+    assert {e["correlation_id"] for e in story["events"]} == {"crm-sync-42"}

@@ -23,13 +23,13 @@ from services.intake.tables import submissions
 from shared.db.engine import unit_of_work
 from shared.events.envelope import Envelope, lead_id_for, utcnow
 from shared.events.payloads import ActivityRecorded, LeadCaptured, Payload
+from shared.observability.correlation import current_correlation_id
 from shared.service.app import runtime_of
 
 router = APIRouter(tags=["intake"])
 
 IdempotencyKey = Header(None, alias="Idempotency-Key", max_length=200,
                         description="retries with the same key make no second submission")
-CorrelationId = Header(None, alias="X-Correlation-Id", max_length=100)
 
 
 def lead_payload(body: LeadIn, submission_id: uuid.UUID, source: str) -> LeadCaptured:
@@ -65,24 +65,21 @@ def activity_payload(body: ActivityIn, submission_id: uuid.UUID, source: str) ->
 @router.post("/leads", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
 async def post_lead(body: LeadIn, request: Request, response: Response,
                     source: str = Depends(authenticated_source),
-                    idempotency_key: str | None = IdempotencyKey,
-                    correlation_id: str | None = CorrelationId) -> Accepted:
+                    idempotency_key: str | None = IdempotencyKey) -> Accepted:
     return await _accept(request, response, "lead", "lead.captured", body, source,
-                         idempotency_key, correlation_id, lead_payload)
+                         idempotency_key, lead_payload)
 
 
 @router.post("/activities", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
 async def post_activity(body: ActivityIn, request: Request, response: Response,
                         source: str = Depends(authenticated_source),
-                        idempotency_key: str | None = IdempotencyKey,
-                        correlation_id: str | None = CorrelationId) -> Accepted:
+                        idempotency_key: str | None = IdempotencyKey) -> Accepted:
     return await _accept(request, response, "activity", "lead.activity", body, source,
-                         idempotency_key, correlation_id, activity_payload)
+                         idempotency_key, activity_payload)
 
 
 async def _accept(request: Request, response: Response, kind: str, event_type: str, body,
-                  source: str, idempotency_key: str | None, correlation_id: str | None,
-                  make_payload) -> Accepted:
+                  source: str, idempotency_key: str | None, make_payload) -> Accepted:
     runtime = runtime_of(request)
     request_hash = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
     if idempotency_key is not None:
@@ -96,7 +93,7 @@ async def _accept(request: Request, response: Response, kind: str, event_type: s
     envelope = Envelope(
         type=event_type,
         lead_id=lead_id_for(body.email),
-        correlation_id=correlation_id or str(uuid.uuid4()),
+        correlation_id=current_correlation_id() or str(uuid.uuid4()),
         producer="intake",
         payload=payload.model_dump(mode="json"),
     )
@@ -121,7 +118,6 @@ async def _accept(request: Request, response: Response, kind: str, event_type: s
         response.headers["Idempotent-Replayed"] = "true"
         return earlier
     runtime.relay.wake()
-    response.headers["X-Correlation-Id"] = envelope.correlation_id
     return accepted
 
 
