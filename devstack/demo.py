@@ -16,21 +16,66 @@ from devstack.errors import DevstackError
 from devstack.stack import Stack
 
 SAMPLE_LEADS: tuple[dict, ...] = (
-    {"first_name": "Ada", "last_name": "Lovelace", "company": "Analytical Engines", "domain": "analytical.io",
-     "job_title": "VP Engineering", "company_size": 240, "industry": "software", "country": "GB",
-     "utm_source": "linkedin", "utm_campaign": "q4-launch"},
-    {"first_name": "Grace", "last_name": "Hopper", "company": "Cobol Systems", "domain": "cobol.dev",
-     "job_title": "Head of Platform", "company_size": 1200, "industry": "saas", "country": "US",
-     "utm_source": "google", "utm_campaign": "brand"},
-    {"first_name": "Alan", "last_name": "Turing", "company": "Enigma Labs", "domain": "enigma-labs.com",
-     "job_title": "CTO", "company_size": 80, "industry": "fintech", "country": "DE",
-     "utm_source": "webinar", "utm_campaign": "q4-launch"},
-    {"first_name": "Sam", "last_name": "Student", "company": None, "domain": "gmail.com",
-     "job_title": "Student", "company_size": None, "industry": None, "country": "BR",
-     "utm_source": "google", "utm_campaign": "brand"},
-    {"first_name": "Pat", "last_name": "Small", "company": "Corner Shop", "domain": "cornershop.biz",
-     "job_title": "Owner", "company_size": 4, "industry": "retail", "country": "FR",
-     "utm_source": "facebook", "utm_campaign": "retail-push"},
+    {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "company": "Analytical Engines",
+        "domain": "analytical.io",
+        "job_title": "VP Engineering",
+        "company_size": 240,
+        "industry": "software",
+        "country": "GB",
+        "utm_source": "linkedin",
+        "utm_campaign": "q4-launch",
+    },
+    {
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "company": "Cobol Systems",
+        "domain": "cobol.dev",
+        "job_title": "Head of Platform",
+        "company_size": 1200,
+        "industry": "saas",
+        "country": "US",
+        "utm_source": "google",
+        "utm_campaign": "brand",
+    },
+    {
+        "first_name": "Alan",
+        "last_name": "Turing",
+        "company": "Enigma Labs",
+        "domain": "enigma-labs.com",
+        "job_title": "CTO",
+        "company_size": 80,
+        "industry": "fintech",
+        "country": "DE",
+        "utm_source": "webinar",
+        "utm_campaign": "q4-launch",
+    },
+    {
+        "first_name": "Sam",
+        "last_name": "Student",
+        "company": None,
+        "domain": "gmail.com",
+        "job_title": "Student",
+        "company_size": None,
+        "industry": None,
+        "country": "BR",
+        "utm_source": "google",
+        "utm_campaign": "brand",
+    },
+    {
+        "first_name": "Pat",
+        "last_name": "Small",
+        "company": "Corner Shop",
+        "domain": "cornershop.biz",
+        "job_title": "Owner",
+        "company_size": 4,
+        "industry": "retail",
+        "country": "FR",
+        "utm_source": "facebook",
+        "utm_campaign": "retail-push",
+    },
 )
 
 
@@ -54,8 +99,9 @@ def where_it_went(timeline: dict) -> DemoResult | None:
     for event in timeline["events"]:
         payload = event["payload"]
         if event["type"] == "lead.routed":
-            return DemoResult(payload["email"], timeline["lead_id"], f"routed to {payload['owner_name']}",
-                              payload["reason"])
+            return DemoResult(
+                payload["email"], timeline["lead_id"], f"routed to {payload['owner_name']}", payload["reason"]
+            )
         if event["type"] == "lead.nurture":
             return DemoResult(payload["email"], timeline["lead_id"], "nurture", payload["reason"])
     return None
@@ -69,8 +115,11 @@ def run_demo(stack: Stack, *, timeout_s: float = 30.0) -> list[DemoResult]:
         lead_ids: list[str] = []
         print(f"\nPosting {len(SAMPLE_LEADS)} demo leads to intake ({stack.urls['intake']}/leads) ...")
         for template in SAMPLE_LEADS:
-            response = client.post(f"{stack.urls['intake']}/leads", json=sample_lead(template, run_tag),
-                                   headers={"Authorization": f"Bearer {api_key}"})
+            response = client.post(
+                f"{stack.urls['intake']}/leads",
+                json=sample_lead(template, run_tag),
+                headers={"Authorization": f"Bearer {api_key}"},
+            )
             if response.status_code != 202:
                 raise DevstackError(f"intake answered {response.status_code}: {response.text}")
             lead_ids.append(response.json()["lead_id"])
@@ -87,8 +136,10 @@ def run_demo(stack: Stack, *, timeout_s: float = 30.0) -> list[DemoResult]:
             time.sleep(0.2)
     missing = [lead_id for lead_id in lead_ids if lead_id not in results]
     if missing:
-        raise DevstackError(f"{len(missing)} demo lead(s) had no routing decision after {timeout_s:.0f} s: "
-                            f"{', '.join(missing)}; see the service logs in {stack.logs_dir}")
+        raise DevstackError(
+            f"{len(missing)} demo lead(s) had no routing decision after {timeout_s:.0f} s: "
+            f"{', '.join(missing)}; see the service logs in {stack.logs_dir}"
+        )
     elapsed = time.monotonic() - started
     ordered = [results[lead_id] for lead_id in lead_ids]
     width = max(len(r.email) for r in ordered)

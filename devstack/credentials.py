@@ -1,0 +1,48 @@
+"""Per-stack secrets: generated once, kept in the state dir, readable only by us.
+
+Random rather than fixed values so nothing in the repository works as a credential,
+and persisted so that `up` keeps the same keys across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+INTAKE_SOURCES = ("web-form", "marketing-automation")
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    intake_api_keys: dict[str, str]  # source -> API key
+    crm_webhook_secret: str
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def load_or_create(path: Path) -> StackSecrets:
+    """Read `path`, filling in (and saving) anything missing, such as a newly added source."""
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    keys = dict(stored.get("intake_api_keys", {}))
+    for source in INTAKE_SOURCES:
+        keys.setdefault(source, _token())
+    result = StackSecrets(
+        intake_api_keys=keys, crm_webhook_secret=stored.get("crm_webhook_secret") or _token()
+    )
+    if asdict(result) != stored:
+        _write_private(path, json.dumps(asdict(result), indent=2) + "\n")
+    return result
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

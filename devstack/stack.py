@@ -1,0 +1,340 @@
+"""The whole local system: Kafka, PostgreSQL, topics, migrations and the four services.
+
+`Stack` is what `./handoff up`, the demo and the stack tests share, so a test run
+starts exactly what a developer runs by hand, only on free ports and a temporary
+state directory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from devstack import child, credentials, paths
+from devstack.credentials import StackSecrets
+from devstack.errors import DevstackError
+from devstack.kafka import KAFKA_VERSION, KafkaBroker, ensure_kafka_jars
+from devstack.postgres import EmbeddedPostgres
+from devstack.processes import ServiceProcess
+from devstack.sync import run_coroutine
+from devstack.topics import ensure_topics
+
+SERVICES: tuple[str, ...] = ("intake", "scoring", "routing", "feedback")
+DEFAULT_SERVICE_PORTS = {"intake": 8001, "scoring": 8002, "routing": 8003, "feedback": 8004}
+
+
+@dataclass
+class StackConfig:
+    """Everything that differs between the interactive stack and a test stack."""
+
+    state_dir: Path
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    postgres_port: int = 55432
+    service_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SERVICE_PORTS))
+    services: Sequence[str] = SERVICES
+    database_url: str | None = None  # set: use this database instead of starting PostgreSQL
+    config_dir: Path = paths.CONFIG_DIR
+    echo: bool = False  # copy service logs to our stderr, prefixed with the service name
+    migrate: bool = True
+    kafka_version: str = KAFKA_VERSION
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> extra env vars
+    ready_timeout: float = 90.0
+
+    @classmethod
+    def default(cls, state_dir: Path | None = None, **overrides: Any) -> StackConfig:
+        """The interactive stack: fixed well-known ports, state kept in the cache between runs."""
+        overrides.setdefault("database_url", os.environ.get("DATABASE_URL") or None)
+        return cls(state_dir=state_dir or paths.default_state_dir(), **overrides)
+
+    @classmethod
+    def ephemeral(cls, state_dir: Path, **overrides: Any) -> StackConfig:
+        """A test stack on free loopback ports, so it can run beside `up` or another test run."""
+        ports = child.free_ports(3 + len(SERVICES))
+        overrides.setdefault("database_url", os.environ.get("DATABASE_URL") or None)
+        return cls(
+            state_dir=state_dir,
+            kafka_port=ports[0],
+            kafka_controller_port=ports[1],
+            postgres_port=ports[2],
+            service_ports=dict(zip(SERVICES, ports[3:], strict=True)),
+            **overrides,
+        )
+
+
+def _print_progress(message: str) -> None:
+    print(f"handoff: {message}", file=sys.stderr, flush=True)
+
+
+def _asyncpg_url(url: str) -> str:
+    """Services use SQLAlchemy's asyncio engine, which needs the +asyncpg driver in the URL."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+class Stack:
+    """Start and stop every component of a Handoff stack, in order, as child processes.
+
+    `start()` blocks until everything is ready and may be called from any thread,
+    including one running an event loop. The children cannot outlive this process:
+    `stop()` runs at interpreter exit, SIGTERM unwinds like Ctrl-C (unless someone else
+    handles SIGTERM), and the kernel signals the children if this process is killed outright.
+    """
+
+    def __init__(
+        self, config: StackConfig, *, progress: Callable[[str], None] | None = _print_progress
+    ) -> None:
+        self.config = config
+        self.layout = paths.StateLayout(config.state_dir)
+        self._progress = progress or (lambda message: None)
+        self._broker: KafkaBroker | None = None
+        self._postgres: EmbeddedPostgres | None = None
+        self._services: dict[str, ServiceProcess] = {}
+        self._secrets: StackSecrets | None = None
+        self._lock = threading.Lock()
+        self._closing = False
+        self._sigterm_installed = False
+        self._previous_sigterm: Any = None
+        self._started_at = 0.0
+
+    # -- what tests and the demo read ----------------------------------------------
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.config.kafka_port}"
+
+    @property
+    def database_url(self) -> str:
+        if self.config.database_url:
+            return _asyncpg_url(self.config.database_url)
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.config.postgres_port}/handoff"
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Base URL of each configured service, e.g. {"intake": "http://127.0.0.1:8001"}."""
+        return {name: f"http://127.0.0.1:{self.config.service_ports[name]}" for name in self.config.services}
+
+    @property
+    def secrets(self) -> StackSecrets:
+        if self._secrets is None:
+            self._secrets = credentials.load_or_create(self.layout.secrets_file)
+        return self._secrets
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.layout.logs_dir
+
+    def env_for(self, service: str) -> dict[str, str]:
+        """The variables a service process gets on top of our environment (also handy in-process)."""
+        env: dict[str, str] = {}
+        for name in SERVICES:
+            prefix = f"HANDOFF_{name.upper()}_"
+            env[prefix + "DATABASE_URL"] = self.database_url
+            env[prefix + "KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap
+            env[prefix + "CONFIG_DIR"] = str(self.config.config_dir)
+        env["HANDOFF_INTAKE_API_KEYS"] = json.dumps(self.secrets.intake_api_keys)
+        env["HANDOFF_FEEDBACK_WEBHOOK_SECRET"] = self.secrets.crm_webhook_secret
+        env.update(self.config.service_env.get(service, {}))
+        return env
+
+    def dead_components(self) -> dict[str, int]:
+        """Components that exited although the stack was not stopped: name -> exit status."""
+        dead = {}
+        for name, proc in self._processes():
+            if proc.poll() is not None:
+                dead[name] = proc.returncode
+        return dead
+
+    def log_path(self, component: str) -> Path:
+        """Log of "kafka", "postgres" or a service name."""
+        return self.layout.log(component)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> Stack:
+        """Bring everything up and return when all of it is ready; on failure stop what started."""
+        if self._broker is not None:
+            raise DevstackError("this stack is already started")
+        unknown = set(self.config.services) - set(SERVICES)
+        if unknown:
+            raise DevstackError(
+                f"unknown services: {', '.join(sorted(unknown))} (known: {', '.join(SERVICES)})"
+            )
+        self._started_at = time.monotonic()
+        self._closing = False
+        self._register_cleanup()
+        try:
+            self._start_infrastructure()
+            self._start_services()
+        except BaseException:
+            self.stop()
+            raise
+        self._step(f"stack ready in {time.monotonic() - self._started_at:.1f} s")
+        return self
+
+    def stop(self) -> None:
+        """Stop services, then Kafka and PostgreSQL; safe to call any number of times."""
+        with self._lock:
+            self._closing = True
+            began = time.monotonic()
+            services = list(self._services.values())
+            if services:
+                self._progress("stopping services")
+                child.terminate_all([(s.process, signal.SIGTERM) for s in services if s.process], timeout=10)
+                self._services.clear()
+            infrastructure: dict[str, tuple[subprocess.Popen, signal.Signals]] = {}
+            if self._broker and self._broker.process:
+                infrastructure["Kafka"] = (self._broker.process, signal.SIGTERM)
+            if self._postgres and self._postgres.process:
+                infrastructure["PostgreSQL"] = (self._postgres.process, signal.SIGINT)
+            if infrastructure:
+                self._progress(f"stopping {' and '.join(infrastructure)}")
+                child.terminate_all(list(infrastructure.values()), timeout=20)
+            self._broker = self._postgres = None
+            if services or infrastructure:
+                self._progress(f"stopped in {time.monotonic() - began:.1f} s")
+            self._unregister_cleanup()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- steps ---------------------------------------------------------------------
+
+    def _step(self, message: str) -> None:
+        self._progress(f"[{time.monotonic() - self._started_at:5.1f}s] {message}")
+
+    def _start_infrastructure(self) -> None:
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        self._secrets = credentials.load_or_create(self.layout.secrets_file)
+        self._step("fetching Kafka jars")
+        libs = ensure_kafka_jars(self.config.kafka_version)
+        broker = self._broker = KafkaBroker(
+            libs=libs,
+            state_dir=self.layout.kafka_dir,
+            log_path=self.layout.log("kafka"),
+            port=self.config.kafka_port,
+            controller_port=self.config.kafka_controller_port,
+        )
+        postgres = None
+        if not self.config.database_url:
+            postgres = self._postgres = EmbeddedPostgres(
+                state_dir=self.layout.postgres_dir,
+                log_path=self.layout.log("postgres"),
+                port=self.config.postgres_port,
+            )
+        timeout = self.config.ready_timeout
+
+        def kafka_and_topics() -> None:
+            broker.prepare()
+            self._step(f"starting Kafka broker on {self.kafka_bootstrap}")
+            self._launch(broker)
+            self._step("waiting for Kafka")
+            broker.wait_ready(timeout)
+            self._step("creating topics")
+            run_coroutine(ensure_topics(self.kafka_bootstrap))
+
+        def database_and_migrations() -> None:
+            if postgres:
+                postgres.prepare()
+                self._step(f"starting PostgreSQL on 127.0.0.1:{self.config.postgres_port}")
+                self._launch(postgres)
+                postgres.wait_ready(timeout)
+                self._step("PostgreSQL ready")
+            if self.config.migrate:
+                self._step("migrating")
+                self._migrate()
+
+        # Two independent chains: Kafka's storage format and slow JVM start overlap
+        # initdb, PostgreSQL's start and the migrations.
+        _concurrently([kafka_and_topics, database_and_migrations])
+
+    def _migrate(self) -> None:
+        """Runs on a _concurrently worker thread, where upgrade_all may start its own event
+        loop even when start() was called from inside one (a pytest-asyncio fixture)."""
+        from shared.db.migrations import upgrade_all
+
+        upgrade_all(self.database_url)
+
+    def _start_services(self) -> None:
+        for name in self.config.services:
+            service = ServiceProcess(
+                name,
+                port=self.config.service_ports[name],
+                env={**os.environ, **self.env_for(name)},
+                log_path=self.layout.log(name),
+                cwd=paths.REPO_ROOT,
+                echo=self.config.echo,
+            )
+            self._step(f"starting {name} on :{service.port}")
+            self._services[name] = service
+            self._launch(service)
+        timeout = self.config.ready_timeout
+        _concurrently([partial(service.wait_ready, timeout) for service in self._services.values()])
+
+    def _launch(self, component: KafkaBroker | EmbeddedPostgres | ServiceProcess) -> None:
+        """Spawn under the lock stop() takes, so a start racing a stop cannot leave a child behind."""
+        with self._lock:
+            if self._closing:
+                raise DevstackError("stack stopped while starting")
+            component.start()
+
+    def _processes(self) -> list[tuple[str, subprocess.Popen]]:
+        procs = []
+        if self._broker and self._broker.process:
+            procs.append(("kafka", self._broker.process))
+        if self._postgres and self._postgres.process:
+            procs.append(("postgres", self._postgres.process))
+        procs.extend((name, s.process) for name, s in self._services.items() if s.process)
+        return procs
+
+    # -- cleanup on exit and SIGTERM -----------------------------------------------
+
+    def _register_cleanup(self) -> None:
+        atexit.register(self.stop)
+        if threading.current_thread() is threading.main_thread():
+            current = signal.getsignal(signal.SIGTERM)
+            if current is signal.SIG_DFL:  # leave a handler someone else installed alone
+                self._previous_sigterm = current
+                self._sigterm_installed = True
+                signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+
+    def _unregister_cleanup(self) -> None:
+        atexit.unregister(self.stop)
+        if self._sigterm_installed and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._sigterm_installed = False
+
+
+def _interrupt_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Unwind on SIGTERM exactly as on Ctrl-C, so `with Stack(...)`, fixture teardown or
+    atexit stop the stack in order (pytest ends the session on KeyboardInterrupt, while a
+    SystemExit would only fail the test that happened to be running)."""
+    raise KeyboardInterrupt
+
+
+def _concurrently(calls: Sequence[Callable[[], object]]) -> None:
+    """Run blocking calls in parallel threads; re-raise the first failure after all finish."""
+    if not calls:
+        return
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="devstack") as pool:
+        futures = [pool.submit(call) for call in calls]
+    for future in futures:
+        future.result()

@@ -1,0 +1,205 @@
+"""Static checks of docker-compose.yml, the service Dockerfiles and deploy/env.example.
+
+No Docker daemon and no network: the compose file is parsed with yaml. If the ``docker``
+CLI with its compose plugin is present, ``docker compose config -q`` validates it too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
+
+import pytest
+import yaml
+
+from shared.events.topics import ALL_TOPICS
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / "deploy" / "env.example"
+APP_SERVICES = ("intake", "scoring", "routing", "feedback")
+HOST_PORTS = {"intake": 8001, "scoring": 8002, "routing": 8003, "feedback": 8004}
+SECRET_KEY = re.compile(r"(_API_KEYS|_SECRET|PASSWORD)$")
+# ${VAR}, ${VAR:?msg} or ${VAR?msg}: required, and no default that could be a literal secret.
+REQUIRED_VAR = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:?\?[^}]*)?\}"
+# $$ is an escaped dollar; ${VAR...} and $VAR are interpolations.
+INTERPOLATION = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict:
+    return compose["services"]
+
+
+def env_of(service: dict) -> dict[str, str]:
+    """A service's environment as a dict, whether written as a mapping or a list."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def strings_in(node) -> list[str]:
+    if isinstance(node, dict):
+        return [s for k, v in node.items() for s in (*strings_in(k), *strings_in(v))]
+    if isinstance(node, list):
+        return [s for item in node for s in strings_in(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def split_url(value: str) -> tuple[SplitResult, dict[str, str]]:
+    """urlsplit, with each ${...} swapped for a plain token first (its '?' and ':' would
+    confuse the parser); returns the parts and token -> original interpolation."""
+    originals: dict[str, str] = {}
+
+    def token(m: re.Match) -> str:
+        key = f"interpolated{len(originals)}"
+        originals[key] = m.group(0)
+        return key
+
+    return urlsplit(re.sub(r"\$\{[^}]*\}", token, value)), originals
+
+
+def dockerfile_of(service: dict) -> Path:
+    build = service["build"]
+    if isinstance(build, str):
+        build = {"context": build}
+    context = (ROOT / build.get("context", ".")).resolve()
+    return (context / build.get("dockerfile", "Dockerfile")).resolve()
+
+
+def start_command(dockerfile: Path) -> list[str]:
+    """ENTRYPOINT + CMD of the last stage, each in exec (JSON) or shell form."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*(FROM|CMD|ENTRYPOINT)\s+(.*)", line, re.IGNORECASE)
+        if not m:
+            continue
+        word, rest = m.group(1).upper(), m.group(2).strip()
+        if word == "FROM":
+            found = {}
+        else:
+            found[word] = json.loads(rest) if rest.startswith("[") else shlex.split(rest)
+    return found.get("ENTRYPOINT", []) + found.get("CMD", [])
+
+
+def kafka_internal_listener(services: dict) -> str:
+    """host:port the kafka service advertises on its inter-broker (in-network) listener."""
+    env = env_of(services["kafka"])
+    name = env.get("KAFKA_INTER_BROKER_LISTENER_NAME", "PLAINTEXT")
+    for listener in env["KAFKA_ADVERTISED_LISTENERS"].split(","):
+        listener_name, _, address = listener.strip().partition("://")
+        if listener_name == name:
+            return address
+    raise AssertionError(f"kafka advertises no {name} listener")
+
+
+def env_example_names() -> set[str]:
+    names = set()
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        m = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", line)
+        if m:
+            names.add(m.group(1))
+    return names
+
+
+def test_all_services_defined(services: dict) -> None:
+    expected = {"kafka", "postgres", "migrate", "topics", *APP_SERVICES}
+    assert expected <= set(services), f"missing: {sorted(expected - set(services))}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_service_builds_from_its_dockerfile(services: dict, name: str) -> None:
+    service = services[name]
+    dockerfile = dockerfile_of(service)
+    assert dockerfile.is_file(), f"{name}: {dockerfile} does not exist"
+    assert (ROOT / "deploy") in dockerfile.parents, f"{name}: {dockerfile} is not under deploy/"
+    assert "command" not in service and "entrypoint" not in service, f"{name} overrides the image CMD"
+    argv = start_command(dockerfile)
+    assert argv[:1] == ["uvicorn"] or argv[:3] == ["python", "-m", "uvicorn"], f"{dockerfile}: {argv}"
+    assert "--factory" in argv and f"services.{name}.app:create_app" in argv, f"{dockerfile}: {argv}"
+    assert re.search(r"^FROM\s+python:3\.11-slim\b", dockerfile.read_text(), re.MULTILINE)
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_service_health_dependencies_and_port(services: dict, name: str) -> None:
+    service = services[name]
+    test = service["healthcheck"]["test"]
+    command = test if isinstance(test, str) else " ".join(test)
+    assert "/readyz" in command and ":8000" in command, f"{name} healthcheck: {command}"
+    depends = service["depends_on"]
+    assert isinstance(depends, dict), f"{name}: depends_on needs conditions"
+    conditions = {dep: (depends.get(dep) or {}).get("condition") for dep in ("kafka", "postgres", "migrate", "topics")}
+    assert conditions == {
+        "kafka": "service_healthy",
+        "postgres": "service_healthy",
+        "migrate": "service_completed_successfully",
+        "topics": "service_completed_successfully",
+    }, f"{name}: {conditions}"
+    ports = [str(p) if not isinstance(p, dict) else f"{p.get('published')}:{p.get('target')}" for p in service["ports"]]
+    assert any(p.split(":")[-2:] == [str(HOST_PORTS[name]), "8000"] for p in ports), f"{name}: {ports}"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_service_environment(services: dict, name: str) -> None:
+    env = env_of(services[name])
+    prefix = f"HANDOFF_{name.upper()}_"
+    for suffix in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "CONFIG_DIR"):
+        assert env.get(prefix + suffix), f"{name}: {prefix + suffix} is not set"
+    url, _ = split_url(env[prefix + "DATABASE_URL"])
+    assert (url.scheme, url.hostname, url.path) == ("postgresql+asyncpg", "postgres", "/handoff"), url.geturl()
+    bootstrap = [s.strip() for s in env[prefix + "KAFKA_BOOTSTRAP_SERVERS"].split(",")]
+    assert kafka_internal_listener(services) in bootstrap, f"{name}: bootstrap {bootstrap}"
+    assert kafka_internal_listener(services).split(":")[0] == "kafka"
+    assert env[prefix + "CONFIG_DIR"] == "/app/config"
+
+
+def test_one_shot_jobs(services: dict) -> None:
+    migrate = services["migrate"]
+    assert "shared.db.migrations" in " ".join(strings_in(migrate.get("command", [])))
+    assert split_url(env_of(migrate)["DATABASE_URL"])[0].hostname == "postgres"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    topics = services["topics"]
+    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+    script = " ".join(strings_in([topics.get("entrypoint"), topics.get("command")]))
+    assert "kafka-topics.sh" in script and "--create" in script
+    declared = dict(item.split(":") for item in env_of(topics)["TOPICS"].split())
+    assert {topic: int(n) for topic, n in declared.items()} == {t.name: t.partitions for t in ALL_TOPICS}
+
+
+def test_kafka_runs_in_kraft_mode(services: dict) -> None:
+    env = env_of(services["kafka"])
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].startswith(f"{env['KAFKA_NODE_ID']}@")
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"].lower() == "false"
+    assert "healthcheck" in services["kafka"] and "healthcheck" in services["postgres"]
+    assert "zookeeper" not in COMPOSE_FILE.read_text().lower()
+
+
+def test_no_literal_secrets(services: dict) -> None:
+    for name, service in services.items():
+        for key, value in env_of(service).items():
+            if SECRET_KEY.search(key):
+                assert re.fullmatch(REQUIRED_VAR, value), f"{name}.{key} is not a ${{VAR}} interpolation"
+            url, originals = split_url(value)
+            if "://" in value and url.password is not None:
+                password = originals.get(url.password, url.password)
+                assert re.fullmatch(REQUIRED_VAR, password), f"{name}.{key} has a literal password"
+
+
+def test_every_variable_is_documented(compose: dict) -> None:
+    used = {m.group(1) or m.group(2) for s in strings_in(compose) for m in INTERPOLATION.finditer(s)}
+    used.discard(None)
+    assert used, "the compose file interpolates no variables at all"
+    missing = used - env_example_names()
+    assert not missing, f"not in deploy/env.example: {sorted(missing)}"
