@@ -1,78 +1,300 @@
-"""The lead definition as a validated model; errors name the field and the problem."""
+"""The lead definition as a validated model; errors name the field and the problem.
+
+A definition says who is worth a salesperson's time (fit rules on lead and company
+attributes), how interested they are (engagement rules on activity types, with a
+cap per period and decay), how to read a score at a glance (grades) and where the
+MQL and fast-track lines are. Every check that spans fields (rule names unique
+across both lists, an email-domain class that exists, one rule per activity type)
+reports the exact field path of the offending value, e.g. ``fit_rules.2.value``.
+"""
 
 from __future__ import annotations
 
+import re
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-Op = Literal["equals", "one_of", "between", "contains_any", "present", "missing"]
+Op = Literal[
+    "equals", "one_of", "between", "gte", "lte", "contains_any", "pattern", "present", "missing",
+    "email_domain_class",
+]
+OPS: tuple[str, ...] = Op.__args__  # type: ignore[attr-defined]
+
+FIT_LETTERS = ("A", "B", "C")  # D is everything below C
+ENGAGEMENT_DIGITS = ("1", "2", "3")  # 4 is everything below 3
+
+_SNAKE = r"^[a-z][a-z0-9_]*$"
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+
+RuleName = Annotated[str, StringConstraints(pattern=_SNAKE, min_length=1, max_length=100)]
+ClassName = Annotated[str, StringConstraints(pattern=_SNAKE, min_length=1, max_length=100)]
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
 
 
 class DefinitionError(ValueError):
     """The definition file is not valid; the message lists field paths and reasons."""
 
 
-class FitRule(BaseModel):
+def _problem(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
+    # the message goes through ctx so that braces in it (regexes) are not read as a template
+    return InitErrorDetails(type=PydanticCustomError("definition", "{problem}", {"problem": message}),
+                            loc=loc, input=value)
+
+
+def _fail(title: str, problems: list[InitErrorDetails]) -> None:
+    """Raise every problem at once, each at its own field path below the model being validated."""
+    if problems:
+        raise ValidationError.from_exception_data(title, problems)
+
+
+class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9_]*$")
+
+class Thresholds(_Model):
+    mql: StrictInt
+    fast_track: StrictInt
+
+    @model_validator(mode="after")
+    def _fast_track_is_above_mql(self) -> Thresholds:
+        if self.fast_track < self.mql:
+            _fail("Thresholds", [_problem(("fast_track",), f"must be >= mql ({self.mql}), got {self.fast_track}",
+                                          self.fast_track)])
+        return self
+
+
+class Grades(_Model):
+    """Fit letter A-D x engagement digit 1-4; each entry is the lowest score that earns it."""
+
+    fit: dict[Literal["A", "B", "C"], StrictInt]
+    engagement: dict[Literal["1", "2", "3"], StrictInt]
+
+    @field_validator("engagement", mode="before")
+    @classmethod
+    def _digits_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted `1: 50` as an integer key
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _complete_and_strictly_decreasing(self) -> Grades:
+        problems = []
+        for name, keys in (("fit", FIT_LETTERS), ("engagement", ENGAGEMENT_DIGITS)):
+            table: dict[str, int] = getattr(self, name)
+            missing = [k for k in keys if k not in table]
+            if missing:
+                problems.append(_problem((name,), f"needs a threshold for each of {', '.join(keys)} "
+                                                  f"(missing {', '.join(missing)})", table))
+                continue
+            values = [table[k] for k in keys]
+            if any(a <= b for a, b in pairwise(values)):
+                shown = " > ".join(f"{k} ({table[k]})" for k in keys)
+                problems.append(_problem((name,), f"must be strictly decreasing: {shown} does not hold", table))
+        _fail("Grades", problems)
+        return self
+
+    def fit_grade(self, fit: int) -> str:
+        return next((k for k in FIT_LETTERS if fit >= self.fit[k]), "D")
+
+    def engagement_grade(self, engagement: int) -> str:
+        return next((k for k in ENGAGEMENT_DIGITS if engagement >= self.engagement[k]), "4")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) and value != ""
+
+
+class FitRule(_Model):
+    """A condition on one profile field, and the points it adds (or takes) when it holds."""
+
+    name: RuleName
+    description: str | None = None
     field: str = Field(min_length=1)
     op: Op
     value: Any = None
-    points: int
+    points: StrictInt
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> FitRule:
-        v = self.value
-        if self.op == "between":
-            if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v)
-                    and v[0] <= v[1]):
-                raise ValueError("'between' needs value: [min, max] with min <= max")
-        elif self.op in ("one_of", "contains_any"):
-            if not (isinstance(v, list) and v):
-                raise ValueError(f"'{self.op}' needs value: a non-empty list")
-        elif self.op == "equals":
-            if v is None:
-                raise ValueError("'equals' needs a value")
-        elif v is not None:
-            raise ValueError(f"'{self.op}' takes no value")
+        problem = _value_problem(self.op, self.value)
+        if problem:
+            _fail("FitRule", [_problem(("value",), problem, self.value)])
         return self
 
 
-class LeadDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _value_problem(op: str, v: Any) -> str | None:
+    if op == "between":
+        if not (isinstance(v, list) and len(v) == 2 and all(_is_number(x) for x in v) and v[0] <= v[1]):
+            return "'between' needs value: [min, max] with min <= max"
+    elif op in ("gte", "lte"):
+        if not _is_number(v):
+            return f"'{op}' needs value: a number"
+    elif op == "one_of":
+        if not (isinstance(v, list) and v and all(_is_scalar(x) for x in v)):
+            return "'one_of' needs value: a non-empty list of texts or numbers"
+    elif op == "contains_any":
+        if not (isinstance(v, list) and v and all(isinstance(x, str) and x.strip() for x in v)):
+            return "'contains_any' needs value: a non-empty list of words"
+    elif op == "equals":
+        if not _is_scalar(v):
+            return "'equals' needs value: a text, a number or true/false"
+    elif op == "pattern":
+        if not (isinstance(v, str) and v):
+            return "'pattern' needs value: a regular expression"
+        try:
+            re.compile(v, re.IGNORECASE)
+        except re.error as exc:
+            return f"'pattern' needs value: a regular expression that compiles ({v!r}: {exc})"
+    elif op == "email_domain_class":
+        if not (isinstance(v, str) and v):
+            return "'email_domain_class' needs value: the name of a class in email_domain_classes"
+    elif v is not None:  # present, missing
+        return f"'{op}' takes no value"
+    return None
 
-    version: str = Field(min_length=1)
-    qualification_threshold: int
-    fit_rules: tuple[FitRule, ...] = ()
-    engagement_points: dict[str, int] = Field(default_factory=dict)
+
+class Cap(_Model):
+    """At most ``points`` from one rule per fixed window of ``period_days`` (aligned to the Unix epoch)."""
+
+    points: PositiveInt
+    period_days: PositiveInt
+
+
+class Decay(_Model):
+    """Either a half-life (points halve every ``half_life_days``) or an age window (full points
+    up to ``max_age_days``, nothing after)."""
+
+    half_life_days: PositiveInt | None = None
+    max_age_days: PositiveInt | None = None
 
     @model_validator(mode="after")
-    def _unique_rule_names(self) -> LeadDefinition:
-        names = [r.name for r in self.fit_rules]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"rule names must be unique; repeated: {', '.join(duplicates)}")
+    def _exactly_one(self) -> Decay:
+        if (self.half_life_days is None) == (self.max_age_days is None):
+            _fail("Decay", [_problem((), "needs either half_life_days or max_age_days, not both and not neither",
+                                     self.model_dump())])
         return self
+
+
+class EngagementRule(_Model):
+    """Points per activity of one type; engagement only ever adds (decay then never raises a score)."""
+
+    name: RuleName
+    description: str | None = None
+    activity: str = Field(min_length=1)
+    points: PositiveInt
+    cap: Cap | None = None
+    decay: Decay | None = None
+
+
+class LeadDefinition(_Model):
+    version: str = Field(min_length=1, max_length=200)
+    thresholds: Thresholds
+    grades: Grades
+    email_domain_classes: dict[ClassName, tuple[str, ...]] = Field(default_factory=dict)
+    fit_rules: tuple[FitRule, ...] = ()
+    engagement_rules: tuple[EngagementRule, ...] = ()
+
+    @field_validator("version")
+    @classmethod
+    def _version_is_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("email_domain_classes", mode="before")
+    @classmethod
+    def _lower_case_domains(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {k: [d.strip().lower() if isinstance(d, str) else d for d in v] if isinstance(v, list | tuple) else v
+                for k, v in value.items()}
+
+    @field_validator("email_domain_classes")
+    @classmethod
+    def _domains_are_domains(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        problems = []
+        for name, domains in value.items():
+            if not domains:
+                problems.append(_problem((name,), "needs at least one domain", domains))
+            for i, domain in enumerate(domains):
+                if not _DOMAIN.match(domain):
+                    problems.append(_problem((name, i), f"{domain!r} is not a domain name (like example.com)",
+                                             domain))
+        _fail("email_domain_classes", problems)
+        return value
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> LeadDefinition:
+        problems: list[InitErrorDetails] = []
+        seen: dict[str, str] = {}
+        rules = [("fit_rules", i, r) for i, r in enumerate(self.fit_rules)]
+        rules += [("engagement_rules", i, r) for i, r in enumerate(self.engagement_rules)]
+        for section, i, rule in rules:
+            if rule.name in seen:
+                problems.append(_problem((section, i, "name"),
+                                         f"rule names must be unique: {rule.name!r} is already {seen[rule.name]}",
+                                         rule.name))
+            else:
+                seen[rule.name] = f"{section}.{i}"
+        for i, rule in enumerate(self.fit_rules):
+            if rule.op == "email_domain_class" and rule.value not in self.email_domain_classes:
+                known = ", ".join(self.email_domain_classes) or "none"
+                problems.append(_problem(("fit_rules", i, "value"),
+                                         f"unknown email domain class {rule.value!r} (email_domain_classes "
+                                         f"defines: {known})", rule.value))
+        counted: dict[str, str] = {}
+        for i, rule in enumerate(self.engagement_rules):
+            if rule.activity in counted:
+                problems.append(_problem(("engagement_rules", i, "activity"),
+                                         f"activity {rule.activity!r} is already counted by {counted[rule.activity]}",
+                                         rule.activity))
+            else:
+                counted[rule.activity] = f"engagement_rules.{i} ({rule.name})"
+        _fail("LeadDefinition", problems)
+        return self
+
+    @property
+    def rule_names(self) -> tuple[str, ...]:
+        """Every rule's name: fit rules, then engagement rules, in definition order."""
+        return tuple(r.name for r in self.fit_rules) + tuple(r.name for r in self.engagement_rules)
+
+
+def describe_errors(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )
 
 
 def parse_definition(data: Any, origin: str = "lead definition") -> LeadDefinition:
     try:
         return LeadDefinition.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise DefinitionError(f"{origin} is invalid: {problems}") from None
+        raise DefinitionError(f"{origin} is invalid: {describe_errors(exc)}") from None
 
 
 def load_definition(path: Path) -> LeadDefinition:
     try:
         data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise DefinitionError(f"{path} cannot be read: {exc}") from None
     except yaml.YAMLError as exc:
         raise DefinitionError(f"{path} is not valid YAML: {exc}") from None
     return parse_definition(data, origin=str(path))

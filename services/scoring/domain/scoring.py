@@ -1,12 +1,50 @@
-"""The pure scoring function: a profile and its activities against a definition."""
+"""The pure scoring function: a profile and its activities against a definition, at a given time.
+
+No clock is read here: ``now`` is always passed in, so the same inputs give the same
+score, and a later ``now`` never gives a higher one (decay only ever lowers points).
+
+Engagement, per rule: each matching activity is worth ``points`` times its decay
+factor (half-life: ``0.5 ** (age_days / half_life_days)``; age window: 1 up to
+``max_age_days`` and 0 after; no decay: 1), where the age is ``now - occurred_at``
+and never negative. With a cap, activities fall into fixed windows of
+``period_days`` aligned to the Unix epoch; each window's sum is capped at
+``cap.points`` and the rule is worth the sum over its windows. The rule's value is
+rounded half up to an integer at the end. Sums use ``math.fsum`` (exactly rounded),
+so the order of the activities cannot change a score.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from services.scoring.domain.definition import FitRule, LeadDefinition
+from services.scoring.domain.definition import EngagementRule, FitRule, LeadDefinition
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+_SHOWN_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Activity:
+    activity_type: str
+    occurred_at: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.occurred_at, "Activity.occurred_at")
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule: str
+    points: int
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -14,47 +52,228 @@ class Score:
     fit: int
     engagement: int
     total: int
-    qualified: bool
-    rules_fired: tuple[tuple[str, int], ...]
+    fit_grade: str  # "A".."D"
+    engagement_grade: str  # "1".."4"
+    grade: str  # e.g. "A1"
+    stage: str  # "fast_track" | "mql" | "below"
+    qualified: bool  # stage != "below"
+    rules_fired: tuple[RuleHit, ...]
 
 
-def rule_matches(rule: FitRule, profile: Mapping[str, Any]) -> bool:
-    value = profile.get(rule.field)
-    present = value is not None and value != ""
-    if rule.op == "present":
-        return present
-    if rule.op == "missing":
-        return not present
-    if not present:
-        return False
-    if rule.op == "equals":
-        return _fold(value) == _fold(rule.value)
-    if rule.op == "one_of":
-        return _fold(value) in {_fold(v) for v in rule.value}
-    if rule.op == "between":
-        return isinstance(value, int | float) and rule.value[0] <= value <= rule.value[1]
-    if rule.op == "contains_any":
-        words = str(value).lower().replace(",", " ").split()
-        return any(str(v).lower() in words for v in rule.value)
-    raise ValueError(f"unknown op {rule.op!r}")
-
-
-def score_lead(definition: LeadDefinition, profile: Mapping[str, Any],
-               activity_types: Iterable[str]) -> Score:
-    fired: list[tuple[str, int]] = []
+def score_lead(definition: LeadDefinition, profile: Mapping[str, Any], activities: Iterable[Activity],
+               now: datetime) -> Score:
+    _require_aware(now, "now")
+    fired: list[RuleHit] = []
     fit = 0
     for rule in definition.fit_rules:
-        if rule_matches(rule, profile):
-            fit += rule.points
-            fired.append((rule.name, rule.points))
+        hit = evaluate_fit_rule(definition, rule, profile)
+        if hit is not None:
+            fit += hit.points
+            fired.append(hit)
+
+    counted = {rule.activity for rule in definition.engagement_rules}
+    by_type: dict[str, list[Activity]] = defaultdict(list)
+    for activity in activities:
+        if activity.activity_type in counted:
+            by_type[activity.activity_type].append(activity)
     engagement = 0
-    for activity in activity_types:
-        points = definition.engagement_points.get(activity, 0)
-        if points:
-            engagement += points
-            fired.append((f"activity:{activity}", points))
+    for rule in definition.engagement_rules:
+        hit = evaluate_engagement_rule(rule, by_type.get(rule.activity, ()), now)
+        if hit is not None:
+            engagement += hit.points
+            fired.append(hit)
+
     total = fit + engagement
-    return Score(fit, engagement, total, total >= definition.qualification_threshold, tuple(fired))
+    thresholds = definition.thresholds
+    stage = "fast_track" if total >= thresholds.fast_track else "mql" if total >= thresholds.mql else "below"
+    fit_grade = definition.grades.fit_grade(fit)
+    engagement_grade = definition.grades.engagement_grade(engagement)
+    return Score(fit=fit, engagement=engagement, total=total, fit_grade=fit_grade,
+                 engagement_grade=engagement_grade, grade=fit_grade + engagement_grade, stage=stage,
+                 qualified=stage != "below", rules_fired=tuple(fired))
+
+
+# --- fit --------------------------------------------------------------------------------------
+
+
+def evaluate_fit_rule(definition: LeadDefinition, rule: FitRule, profile: Mapping[str, Any]) -> RuleHit | None:
+    """The rule's hit with a plain-words detail when it matches the profile, else None."""
+    detail = _fit_detail(definition, rule, profile.get(rule.field))
+    return None if detail is None else RuleHit(rule.name, rule.points, detail)
+
+
+def _fit_detail(definition: LeadDefinition, rule: FitRule, value: Any) -> str | None:
+    field, op, expected = rule.field, rule.op, rule.value
+    if op == "present":
+        return f"{field} present" if _present(value) else None
+    if op == "missing":
+        return f"{field} missing" if not _present(value) else None
+    if not _present(value):
+        return None
+    shown = f"{field} {_show(value)}"
+    if op == "equals":
+        return f"{shown} equals {_show(expected)}" if _same(value, expected) else None
+    if op == "one_of":
+        return f"{shown} is one of {_show_list(expected)}" if any(_same(value, v) for v in expected) else None
+    if op in ("between", "gte", "lte"):
+        number = _number(value)
+        if number is None:
+            return None
+        if op == "between":
+            low, high = expected
+            return f"{shown} in [{_show(low)}, {_show(high)}]" if low <= number <= high else None
+        if op == "gte":
+            return f"{shown} >= {_show(expected)}" if number >= expected else None
+        return f"{shown} <= {_show(expected)}" if number <= expected else None
+    text = value if isinstance(value, str) else str(value)
+    if op == "contains_any":
+        found = [w for w in expected if _whole_word(w).search(text)]
+        return f"{shown} contains {_show_list(found)}" if found else None
+    if op == "pattern":
+        return f"{shown} matches /{expected}/" if _regex(expected).search(text) else None
+    if op == "email_domain_class":
+        entry = domain_in_class(text, definition.email_domain_classes[expected])
+        if entry is None:
+            return None
+        domain = _domain_of(text)
+        via = "" if entry == domain else f" (subdomain of {entry})"
+        return f"{field} {_show(domain)} is {expected}{via}"
+    raise ValueError(f"unknown op {op!r}")
+
+
+def domain_in_class(value: str, domains: Iterable[str]) -> str | None:
+    """The entry that ``value`` (a domain or an email address) equals or is a subdomain of."""
+    domain = _domain_of(value)
+    if not domain:
+        return None
+    for entry in domains:
+        if domain == entry or domain.endswith("." + entry):
+            return entry
+    return None
+
+
+def _domain_of(value: str) -> str:
+    return value.rsplit("@", 1)[-1].strip().lower().rstrip(".")
+
+
+def _present(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list | tuple | dict | set):
+        return bool(value)
+    return True
+
+
+def _same(value: Any, expected: Any) -> bool:
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return isinstance(value, bool) and isinstance(expected, bool) and value == expected
+    if isinstance(expected, str):
+        text = value if isinstance(value, str) else str(value) if _number(value) is not None else None
+        return text is not None and text.strip().casefold() == expected.strip().casefold()
+    number = _number(value)
+    return number is not None and number == expected
+
+
+def _number(value: Any) -> float | int | None:
+    """Numbers as they are; numeric text ("300") read as a number; anything else is not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return None if math.isnan(value) else value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return None if math.isnan(number) else number
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def _whole_word(word: str) -> re.Pattern[str]:
+    # "vp" matches "VP Sales" and "SVP, VP-level" but not "vpn"; several words match as a phrase
+    words = r"\s+".join(re.escape(w) for w in word.split())
+    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        text = value if len(value) <= _SHOWN_CHARS else value[: _SHOWN_CHARS - 1] + "…"
+        return repr(text)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _show_list(values: Iterable[Any]) -> str:
+    return "[" + ", ".join(_show(v) for v in values) + "]"
+
+
+# --- engagement -------------------------------------------------------------------------------
+
+
+def decay_factor(rule: EngagementRule, age: timedelta) -> float:
+    """What one activity of this age is still worth, from 1 (fresh) down to 0."""
+    if rule.decay is None:
+        return 1.0
+    age_days = max(age, timedelta(0)) / DAY
+    if rule.decay.half_life_days is not None:
+        return 0.5 ** (age_days / rule.decay.half_life_days)
+    return 1.0 if age_days <= rule.decay.max_age_days else 0.0
+
+
+def cap_window(rule: EngagementRule, occurred_at: datetime) -> int:
+    """The index of the fixed cap window (aligned to the Unix epoch) an activity falls in."""
+    if rule.cap is None:
+        return 0
+    return (occurred_at - EPOCH) // timedelta(days=rule.cap.period_days)
+
+
+def round_half_up(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
+def evaluate_engagement_rule(rule: EngagementRule, activities: Iterable[Activity], now: datetime) -> RuleHit | None:
+    """The rule's hit for these activities (all of ``rule.activity``), or None when worth 0 points."""
+    windows: dict[int, list[float]] = defaultdict(list)
+    fresh_windows: dict[int, int] = defaultdict(int)  # the same without decay, to say whether decay mattered
+    counted = expired = 0
+    for activity in activities:
+        factor = decay_factor(rule, now - activity.occurred_at)
+        if factor <= 0.0:  # past the age window (or a half-life so long ago it underflows)
+            if rule.decay is not None and rule.decay.max_age_days is not None:
+                expired += 1
+            continue
+        counted += 1
+        window = cap_window(rule, activity.occurred_at)
+        windows[window].append(rule.points * factor)
+        fresh_windows[window] += rule.points
+    if not counted:
+        return None
+    cap = rule.cap.points if rule.cap is not None else math.inf
+    sums = [math.fsum(parts) for parts in windows.values()]
+    value = round_half_up(math.fsum(min(s, cap) for s in sums))
+    if value == 0:
+        return None
+    undecayed = round_half_up(math.fsum(min(s, cap) for s in fresh_windows.values()))
+    detail = f"{counted} x {rule.activity}"
+    if value < undecayed:
+        detail += ", decayed"
+    if rule.cap is not None and any(s > cap for s in sums):
+        detail += f", capped at {rule.cap.points} per {rule.cap.period_days} days"
+    if expired:
+        detail += f" ({expired} older than {rule.decay.max_age_days} days not counted)"  # type: ignore[union-attr]
+    return RuleHit(rule.name, value, detail)
+
+
+# --- profile ----------------------------------------------------------------------------------
 
 
 def merge_profile(current: Mapping[str, Any], submitted: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,5 +285,6 @@ def merge_profile(current: Mapping[str, Any], submitted: Mapping[str, Any]) -> d
     return merged
 
 
-def _fold(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
+def _require_aware(moment: datetime, what: str) -> None:
+    if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware datetime, got {moment!r}")

@@ -1,0 +1,119 @@
+"""What a candidate definition would change, before anyone publishes it (pure).
+
+Both definitions score the same stored leads with the same function and the same
+``now``; the report counts stage changes and qualified leads by source and
+campaign, and shows a few flips with the rules they gained and lost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from services.scoring.domain.definition import LeadDefinition
+from services.scoring.domain.scoring import Activity, Score, score_lead
+
+NONE_KEY = "(none)"
+
+
+@dataclass(frozen=True)
+class StoredLead:
+    lead_id: str
+    email: str
+    source: str | None
+    campaign: str | None
+    profile: Mapping[str, Any]
+    activities: tuple[Activity, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    current_version: str
+    candidate_version: str
+    leads_scored: int
+    changed_stage: int
+    transitions: dict[str, int]  # "below->mql": n, only stage changes, keys sorted
+    mql_before: int  # qualified (stage != below) under the current definition
+    mql_after: int
+    by_source: dict[str, dict[str, int]]  # source -> {"before": qualified, "after": qualified}
+    by_campaign: dict[str, dict[str, int]]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    flipped_lead_ids: list[str] = field(default_factory=list)  # every lead whose stage changes, sorted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "current_version": self.current_version,
+            "candidate_version": self.candidate_version,
+            "leads_scored": self.leads_scored,
+            "changed_stage": self.changed_stage,
+            "transitions": dict(self.transitions),
+            "mql_before": self.mql_before,
+            "mql_after": self.mql_after,
+            "by_source": {k: dict(v) for k, v in self.by_source.items()},
+            "by_campaign": {k: dict(v) for k, v in self.by_campaign.items()},
+            "samples": [dict(s) for s in self.samples],
+            "flipped_lead_ids": list(self.flipped_lead_ids),
+        }
+
+
+def simulate(current: LeadDefinition, candidate: LeadDefinition, leads: Iterable[StoredLead], now: datetime,
+             sample_size: int = 10) -> SimulationReport:
+    if sample_size < 0:
+        raise ValueError(f"sample_size must be >= 0, got {sample_size}")
+    scored = 0
+    transitions: Counter[str] = Counter()
+    mql_before = mql_after = 0
+    by_source: dict[str, Counter[str]] = {}
+    by_campaign: dict[str, Counter[str]] = {}
+    flips: list[tuple[StoredLead, Score, Score]] = []
+    for lead in leads:
+        before = score_lead(current, lead.profile, lead.activities, now)
+        after = score_lead(candidate, lead.profile, lead.activities, now)
+        scored += 1
+        mql_before += before.qualified
+        mql_after += after.qualified
+        for table, key in ((by_source, lead.source), (by_campaign, lead.campaign)):
+            counts = table.setdefault(NONE_KEY if key is None else key, Counter(before=0, after=0))
+            counts["before"] += before.qualified
+            counts["after"] += after.qualified
+        if before.stage != after.stage:
+            transitions[f"{before.stage}->{after.stage}"] += 1
+            flips.append((lead, before, after))
+    flips.sort(key=lambda f: f[0].lead_id)
+    return SimulationReport(
+        current_version=current.version,
+        candidate_version=candidate.version,
+        leads_scored=scored,
+        changed_stage=len(flips),
+        transitions=dict(sorted(transitions.items())),
+        mql_before=mql_before,
+        mql_after=mql_after,
+        by_source=_plain(by_source),
+        by_campaign=_plain(by_campaign),
+        samples=[_sample(lead, before, after) for lead, before, after in flips[:sample_size]],
+        flipped_lead_ids=[lead.lead_id for lead, _, _ in flips],
+    )
+
+
+def _plain(table: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    return {key: {"before": counts["before"], "after": counts["after"]} for key, counts in sorted(table.items())}
+
+
+def _sample(lead: StoredLead, before: Score, after: Score) -> dict[str, Any]:
+    rules_before = [h.rule for h in before.rules_fired]
+    rules_after = [h.rule for h in after.rules_fired]
+    return {
+        "lead_id": lead.lead_id,
+        "email": lead.email,
+        "before": _summary(before),
+        "after": _summary(after),
+        "rules_gained": [r for r in rules_after if r not in rules_before],
+        "rules_lost": [r for r in rules_before if r not in rules_after],
+    }
+
+
+def _summary(score: Score) -> dict[str, Any]:
+    return {"score": score.total, "stage": score.stage, "grade": score.grade}
