@@ -19,6 +19,7 @@ INTAKE_SOURCES = ("web-form", "marketing-automation")
 class StackSecrets:
     intake_api_keys: dict[str, str]  # source -> API key
     crm_webhook_secret: str
+    admin_token: str  # RevOps: publish lead definitions and routing policies
 
 
 def _token() -> str:
@@ -32,7 +33,9 @@ def load_or_create(path: Path) -> StackSecrets:
     for source in INTAKE_SOURCES:
         keys.setdefault(source, _token())
     result = StackSecrets(
-        intake_api_keys=keys, crm_webhook_secret=stored.get("crm_webhook_secret") or _token()
+        intake_api_keys=keys,
+        crm_webhook_secret=stored.get("crm_webhook_secret") or _token(),
+        admin_token=stored.get("admin_token") or _token(),
     )
     if asdict(result) != stored:
         _write_private(path, json.dumps(asdict(result), indent=2) + "\n")

@@ -21,6 +21,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         name: {f"HANDOFF_{name.upper()}_{k}": v for k, v in FAST_RETRIES.items()}
         for name in ("intake", "scoring", "routing", "feedback")
     }
+    service_env["scoring"].update({"HANDOFF_SCORING_RESCORE_INTERVAL_S": "0.5",
+                                   "HANDOFF_SCORING_DECAY_CHECK_INTERVAL_S": "1"})
     config = StackConfig.ephemeral(tmp_path_factory.mktemp("stack"), service_env=service_env)
     with Stack(config) as running:
         yield running

@@ -21,7 +21,7 @@ def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
     consumers = [ConsumerSpec(name="timeline", topics=TIMELINE_TOPICS, handler=record_events)]
     app = build_app(
         "feedback",
-        lambda: ServiceRuntime("feedback", settings, metadata, consumers),
+        lambda app: ServiceRuntime("feedback", settings, metadata, consumers),
         title="Handoff feedback",
         description="CRM outcomes close the loop; every lead's timeline lives here.",
         log_level=settings.log_level,

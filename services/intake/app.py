@@ -14,7 +14,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     app = build_app(
         "intake",
-        lambda: ServiceRuntime("intake", settings, metadata),
+        lambda app: ServiceRuntime("intake", settings, metadata),
         title="Handoff intake",
         description="Web forms and marketing automation post leads and activity here.",
         log_level=settings.log_level,

@@ -50,10 +50,15 @@ class ActivityRecorded(Payload):
 class RuleHit(Payload):
     rule: str
     points: int
+    detail: str = ""
 
 
 class LeadScored(Payload):
-    """The lead's score against one version of the lead definition, with the reasons."""
+    """The lead's score against one version of the lead definition, with the reasons.
+
+    ``newly_qualified`` is true on exactly one event per lead per cycle: the one
+    where it first reached MQL in that cycle.
+    """
 
     email: str
     cycle: int
@@ -64,6 +69,10 @@ class LeadScored(Payload):
     threshold: int
     qualified: bool
     rules_fired: list[RuleHit]
+    stage: str = "below"
+    grade: str | None = None
+    newly_qualified: bool = False
+    trigger: str = "captured"
     source: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 

@@ -13,13 +13,13 @@ from shared.service.correlation import CorrelationMiddleware
 from shared.service.runtime import ServiceRuntime
 
 
-def build_app(service: str, make_runtime: Callable[[], ServiceRuntime], *, title: str,
+def build_app(service: str, make_runtime: Callable[[FastAPI], ServiceRuntime], *, title: str,
               description: str, log_level: str = "INFO") -> FastAPI:
     configure_logging(service, log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = make_runtime()
+        runtime = make_runtime(app)  # composition: may also put service parts on app.state
         await runtime.start()
         app.state.runtime = runtime
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -34,27 +34,45 @@ class ServiceRuntime:
         self.producer = make_producer(settings.kafka_bootstrap_servers, client_id=f"handoff.{service}")
         self.relay = OutboxRelay(self.sessions, outbox_table(metadata), self.producer,
                                  idle_interval_s=settings.outbox_idle_interval_s)
-        self.consumers = [
-            EventConsumer(
-                spec,
-                service=service,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
-                sessions=self.sessions,
-                processed=processed_events_table(metadata),
-                producer=self.producer,
-                on_committed=self.relay.wake,
-                max_attempts=settings.consumer_max_attempts,
-                retry_backoff_s=settings.consumer_retry_backoff_s,
-            )
-            for spec in consumers
-        ]
+        self._metadata = metadata
+        self.consumers: list[EventConsumer] = []
+        for spec in consumers:
+            self.add_consumer(spec)
+        self._startup: list[Callable[[], Awaitable[None]]] = []
+        self._loops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._tasks: list[asyncio.Task] = []
+
+    def add_consumer(self, spec: ConsumerSpec) -> EventConsumer:
+        consumer = EventConsumer(
+            spec,
+            service=self.service,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            sessions=self.sessions,
+            processed=processed_events_table(self._metadata),
+            producer=self.producer,
+            on_committed=self.relay.wake,
+            max_attempts=self.settings.consumer_max_attempts,
+            retry_backoff_s=self.settings.consumer_retry_backoff_s,
+        )
+        self.consumers.append(consumer)
+        return consumer
+
+    def on_startup(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Runs once the producer is up, before consumers and loops start."""
+        self._startup.append(step)
+
+    def add_loop(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """A background loop that lives as long as the service, like the outbox relay."""
+        self._loops.append((name, loop))
 
     async def start(self) -> None:
         await self.producer.start()
+        for step in self._startup:
+            await step()
         for consumer in self.consumers:
             await consumer.start()
         self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.service}.outbox-relay")]
+        self._tasks += [asyncio.create_task(loop(), name=f"{self.service}.{name}") for name, loop in self._loops]
         self._tasks += [
             asyncio.create_task(c.run(), name=f"{self.service}.{c.spec.name}") for c in self.consumers
         ]

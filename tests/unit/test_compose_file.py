@@ -22,7 +22,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "deploy" / "env.example"
 APP_SERVICES = ("intake", "scoring", "routing", "feedback")
 HOST_PORTS = {"intake": 8001, "scoring": 8002, "routing": 8003, "feedback": 8004}
-SECRET_KEY = re.compile(r"(_API_KEYS|_SECRET|PASSWORD)$")
+SECRET_KEY = re.compile(r"(_API_KEYS|_SECRET|PASSWORD|_TOKEN)$")
 # ${VAR}, ${VAR:?msg} or ${VAR?msg}: required, and no default that could be a literal secret.
 REQUIRED_VAR = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:?\?[^}]*)?\}"
 # $$ is an escaped dollar; ${VAR...} and $VAR are interpolations.
