@@ -4,8 +4,11 @@ Unit tests never touch it, so they run without Java or a database."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,16 +19,22 @@ FAST_RETRIES = {"CONSUMER_RETRY_BACKOFF_S": "0.05", "OUTBOX_IDLE_INTERVAL_S": "0
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack() -> Iterator[Stack]:
     service_env = {
         name: {f"HANDOFF_{name.upper()}_{k}": v for k, v in FAST_RETRIES.items()}
         for name in ("intake", "scoring", "routing", "feedback")
     }
     service_env["scoring"].update({"HANDOFF_SCORING_RESCORE_INTERVAL_S": "0.5",
                                    "HANDOFF_SCORING_DECAY_CHECK_INTERVAL_S": "1"})
-    config = StackConfig.ephemeral(tmp_path_factory.mktemp("stack"), service_env=service_env)
-    with Stack(config) as running:
-        yield running
+    # not under pytest's basetemp: a second pytest session would lock that down to root
+    # only, and the PostgreSQL user could no longer reach its data directory
+    state_dir = Path(tempfile.mkdtemp(prefix="handoff-test-stack-"))
+    config = StackConfig.ephemeral(state_dir, service_env=service_env)
+    try:
+        with Stack(config) as running:
+            yield running
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaConnectionError, KafkaTimeoutError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError, KafkaTimeoutError
 from aiokafka.structs import ConsumerRecord
 from sqlalchemy import Table
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -89,6 +89,7 @@ class EventConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
+            rebalance_timeout_ms=60_000,  # a rebalance waits this long for the batch in flight
         )
         await self._consumer.start()
         self._consumer.subscribe(list(self.spec.topics), listener=_FinishBatchBeforeRevoke(self._lock))
@@ -186,7 +187,8 @@ class EventConsumer:
         assert self._consumer is not None
         try:
             await self._consumer.commit(offsets)
-        except CommitFailedError:
+        except (CommitFailedError, IllegalStateError):
+            # the group moved on (a rebalance we could not hold, or our membership expired)
             log.warning("offset commit failed after a rebalance; the new owner reprocesses "
                         "these records and the processed-events record makes that harmless")
             return

@@ -9,47 +9,27 @@ from collections.abc import Sequence
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from sqlalchemy import Column, Table, insert, select
-from sqlalchemy.dialects.postgresql import UUID
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db.engine import make_engine, make_sessionmaker, unit_of_work
-from shared.db.metadata import outbox_table, processed_events_table, service_metadata
+from shared.db.engine import unit_of_work
+from shared.db.metadata import outbox_table, processed_events_table
 from shared.events.codec import Event
-from shared.events.envelope import Envelope, lead_id_for
-from shared.events.payloads import DeadLetter, LeadNurtured
+from shared.events.envelope import Envelope
+from shared.events.payloads import DeadLetter
 from shared.events.topics import DEAD_LETTER, LEAD_NURTURE
 from shared.kafka.consumer import ConsumerSpec, EventConsumer
 from shared.kafka.producer import make_producer
 from shared.outbox.relay import OutboxRelay
 from shared.outbox.writer import Outbox
-
-
-def nurture_event(email: str) -> Envelope:
-    return Envelope(type="lead.nurture", lead_id=lead_id_for(email), correlation_id="itest", producer="itest",
-                    payload=LeadNurtured(email=email, cycle=1, reason="test").model_dump(mode="json"))
+from tests.integration.support import nurture_event, wait_until
 
 
 @pytest.fixture
-async def scratch(stack):
-    """A schema of our own with the common tables plus an effects log, and a fresh topic."""
-    name = f"itest_{uuid.uuid4().hex[:8]}"
-    metadata = service_metadata(name)
-    effects = Table("effects", metadata, Column("event_id", UUID(as_uuid=True), nullable=False))
-    engine = make_engine(stack.database_url)
-    async with engine.begin() as conn:
-        await conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
-        await conn.run_sync(metadata.create_all)
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
-    await admin.start()
-    topic = f"{name}.v1"
-    await admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    await admin.close()
-    yield name, metadata, effects, topic, make_sessionmaker(engine)
-    async with engine.begin() as conn:
-        await conn.exec_driver_sql(f'DROP SCHEMA "{name}" CASCADE')
-    await engine.dispose()
+async def scratch(make_scratch):
+    s = await make_scratch(2)
+    return s.name, s.metadata, s.effects, s.topic, s.sessions
 
 
 async def produce(bootstrap: str, topic: str, values: Sequence[tuple[bytes, bytes]]) -> None:
@@ -60,13 +40,6 @@ async def produce(bootstrap: str, topic: str, values: Sequence[tuple[bytes, byte
             await producer.send_and_wait(topic, value, key=key)
     finally:
         await producer.stop()
-
-
-async def wait_until(probe, timeout_s: float = 20.0):
-    async with asyncio.timeout(timeout_s):
-        while not (result := await probe()):
-            await asyncio.sleep(0.1)
-    return result
 
 
 async def test_poison_record_is_retried_then_dead_lettered_and_the_rest_commit_once(stack, scratch):

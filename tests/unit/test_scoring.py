@@ -527,3 +527,15 @@ def test_merge_does_not_change_its_inputs():
     current = {"a": 1}
     merge_profile(current, {"a": 2})
     assert current == {"a": 1}
+
+
+def test_cross_references_are_reported_alongside_errors_in_other_sections():
+    data = base(thresholds={"mql": 50, "fast_track": 10},
+                fit_rules=[fit_rule(op="email_domain_class", value="nope")],
+                engagement_rules=[{"name": "a", "activity": "x", "points": 1},
+                                  {"name": "b", "activity": "x", "points": 1}])
+    with pytest.raises(DefinitionError) as info:
+        parse_definition(data)
+    problems = str(info.value).removeprefix("lead definition is invalid: ").split("; ")
+    assert [p.split(":")[0] for p in problems] == ["thresholds.fast_track", "fit_rules.0.value",
+                                                   "engagement_rules.1.activity"]
