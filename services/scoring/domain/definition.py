@@ -23,6 +23,7 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -240,40 +241,57 @@ class LeadDefinition(_Model):
         _fail("email_domain_classes", problems)
         return value
 
-    @model_validator(mode="after")
-    def _cross_references(self) -> LeadDefinition:
-        problems: list[InitErrorDetails] = []
-        seen: dict[str, str] = {}
-        rules = [("fit_rules", i, r) for i, r in enumerate(self.fit_rules)]
-        rules += [("engagement_rules", i, r) for i, r in enumerate(self.engagement_rules)]
-        for section, i, rule in rules:
-            if rule.name in seen:
-                problems.append(_problem((section, i, "name"),
-                                         f"rule names must be unique: {rule.name!r} is already {seen[rule.name]}",
-                                         rule.name))
-            else:
-                seen[rule.name] = f"{section}.{i}"
-        for i, rule in enumerate(self.fit_rules):
-            if rule.op == "email_domain_class" and rule.value not in self.email_domain_classes:
-                known = ", ".join(self.email_domain_classes) or "none"
-                problems.append(_problem(("fit_rules", i, "value"),
-                                         f"unknown email domain class {rule.value!r} (email_domain_classes "
-                                         f"defines: {known})", rule.value))
+    # Cross-references are field validators (not one model validator) so that they run, and
+    # report, even when another section has errors of its own.
+    @field_validator("fit_rules")
+    @classmethod
+    def _fit_rules_refer_to_known_classes(cls, rules: tuple[FitRule, ...], info: ValidationInfo
+                                          ) -> tuple[FitRule, ...]:
+        problems = _repeated_names(rules, "fit_rules", {})
+        classes = info.data.get("email_domain_classes")
+        for i, rule in enumerate(rules):
+            if classes is not None and rule.op == "email_domain_class" and rule.value not in classes:
+                known = ", ".join(classes) or "none"
+                problems.append(_problem((i, "value"), f"unknown email domain class {rule.value!r} "
+                                                       f"(email_domain_classes defines: {known})", rule.value))
+        _fail("fit_rules", problems)
+        return rules
+
+    @field_validator("engagement_rules")
+    @classmethod
+    def _engagement_rules_are_distinct(cls, rules: tuple[EngagementRule, ...], info: ValidationInfo
+                                       ) -> tuple[EngagementRule, ...]:
+        fit_names = {r.name: f"fit_rules.{i}" for i, r in enumerate(info.data.get("fit_rules") or ())}
+        problems = _repeated_names(rules, "engagement_rules", fit_names)
         counted: dict[str, str] = {}
-        for i, rule in enumerate(self.engagement_rules):
+        for i, rule in enumerate(rules):
             if rule.activity in counted:
-                problems.append(_problem(("engagement_rules", i, "activity"),
+                problems.append(_problem((i, "activity"),
                                          f"activity {rule.activity!r} is already counted by {counted[rule.activity]}",
                                          rule.activity))
             else:
                 counted[rule.activity] = f"engagement_rules.{i} ({rule.name})"
-        _fail("LeadDefinition", problems)
-        return self
+        _fail("engagement_rules", problems)
+        return rules
 
     @property
     def rule_names(self) -> tuple[str, ...]:
         """Every rule's name: fit rules, then engagement rules, in definition order."""
         return tuple(r.name for r in self.fit_rules) + tuple(r.name for r in self.engagement_rules)
+
+
+def _repeated_names(rules: tuple[FitRule, ...] | tuple[EngagementRule, ...], section: str,
+                    seen: dict[str, str]) -> list[InitErrorDetails]:
+    """A problem at ``<i>.name`` for each rule whose name ``seen`` (or an earlier rule) already has."""
+    seen = dict(seen)
+    problems = []
+    for i, rule in enumerate(rules):
+        if rule.name in seen:
+            problems.append(_problem((i, "name"), f"rule names must be unique: {rule.name!r} is already "
+                                                  f"{seen[rule.name]}", rule.name))
+        else:
+            seen[rule.name] = f"{section}.{i}"
+    return problems
 
 
 def describe_errors(exc: ValidationError) -> str:
