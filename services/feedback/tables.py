@@ -1,6 +1,16 @@
 """Feedback's tables: the lead's stage, the outcomes sales reported, the timeline."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, Integer, Numeric, String, Table, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from shared.db.metadata import service_metadata

@@ -1,46 +1,76 @@
-"""Routing's handler: a qualified lead gets exactly one owner per cycle; the rest nurture."""
+"""Routing's handler: a qualified lead gets exactly one owner per cycle (or waits in a
+pool's queue); the rest go to nurture; sales' outcomes stop the SLA clock."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.routing.domain.policy import RoutingPolicy, round_robin
-from services.routing.tables import assignments, nurtured, pool_pointers
+from services.routing.router import Router, facts_of, routed_lead, serialise_routing
+from services.routing.tables import assignments, nurtured, queued, routed_leads
 from shared.events.codec import Event
-from shared.events.envelope import Envelope
-from shared.events.payloads import LeadNurtured, LeadRouted, LeadScored
+from shared.events.envelope import Envelope, utcnow
+from shared.events.payloads import LeadNurtured, LeadScored, Outcome, OutcomeRecorded
 from shared.outbox.writer import Outbox
-
-POOL = "default"
 
 
 class RoutingHandlers:
-    def __init__(self, policy: RoutingPolicy, outbox: Outbox) -> None:
-        self.policy = policy
+    def __init__(self, router: Router, outbox: Outbox, clock: Callable[[], datetime] = utcnow) -> None:
+        self.router = router
         self.outbox = outbox
+        self.clock = clock
 
     async def handle(self, session: AsyncSession, events: Sequence[Event]) -> None:
+        now = self.clock()
         emitted: list[Envelope] = []
+        locked = False
         for event in events:
-            if isinstance(event.payload, LeadScored):
-                out = await self._scored(session, event.envelope, event.payload)
+            envelope, payload = event.envelope, event.payload
+            if isinstance(payload, LeadScored):
+                await self._remember(session, envelope, payload)
+                if await self._decided(session, envelope, payload.cycle):
+                    continue  # this cycle already has its owner, or waits in a queue
+                if payload.qualified:
+                    if not locked:
+                        await serialise_routing(session)
+                        locked = True
+                    lead = await routed_lead(session, envelope.lead_id)
+                    decision = await self.router.decide(session, facts_of(lead), now)
+                    out = await self.router.apply(session, decision, lead, kind="assigned", cause=envelope)
+                else:
+                    out = await self._nurture(session, envelope, payload)
                 if out is not None:
                     emitted.append(out)
+            elif isinstance(payload, OutcomeRecorded):
+                await self._stop_clock(session, envelope, payload)
         await self.outbox.emit(session, emitted)
 
-    async def _scored(self, session: AsyncSession, envelope: Envelope, scored: LeadScored) -> Envelope | None:
-        assigned = (await session.execute(
-            select(assignments.c.owner_id)
-            .where(assignments.c.lead_id == envelope.lead_id, assignments.c.cycle == scored.cycle)
-        )).first()
-        if assigned is not None:
-            return None  # this cycle already has its owner; a re-score changes nothing here
-        if scored.qualified:
-            return await self._assign(session, envelope, scored)
+    async def _remember(self, session: AsyncSession, envelope: Envelope, scored: LeadScored) -> None:
+        facts = {**scored.attributes, "source": scored.source, "score": scored.score, "grade": scored.grade}
+        facts = {k: v for k, v in facts.items() if v is not None}
+        await session.execute(insert(routed_leads).values(
+            lead_id=envelope.lead_id, email=scored.email, cycle=scored.cycle, facts=facts,
+            correlation_id=envelope.correlation_id,
+        ).on_conflict_do_update(index_elements=["lead_id"], set_={
+            "email": scored.email, "cycle": scored.cycle, "facts": facts, "updated_at": envelope.occurred_at,
+        }))
+
+    @staticmethod
+    async def _decided(session: AsyncSession, envelope: Envelope, cycle: int) -> bool:
+        for table in (assignments, queued):
+            found = (await session.execute(
+                select(table.c.lead_id).where(table.c.lead_id == envelope.lead_id, table.c.cycle == cycle)
+            )).first()
+            if found is not None:
+                return True
+        return False
+
+    @staticmethod
+    async def _nurture(session: AsyncSession, envelope: Envelope, scored: LeadScored) -> Envelope | None:
         inserted = (await session.execute(
             insert(nurtured).values(lead_id=envelope.lead_id, cycle=scored.cycle)
             .on_conflict_do_nothing().returning(nurtured.c.lead_id)
@@ -55,31 +85,12 @@ class RoutingHandlers:
             ),
         )
 
-    async def _assign(self, session: AsyncSession, envelope: Envelope, scored: LeadScored) -> Envelope | None:
-        # the pointer row lock serialises replicas: no two take the same turn
-        await session.execute(insert(pool_pointers).values(pool=POOL, position=0).on_conflict_do_nothing())
-        position = (await session.execute(
-            select(pool_pointers.c.position).where(pool_pointers.c.pool == POOL).with_for_update()
-        )).scalar_one()
-        owner, next_position = round_robin(self.policy.owners, position)
-        reason = (f"qualified (score {scored.score} >= {scored.threshold}); round robin over "
-                  f"{len(self.policy.owners)} owners, turn {position % len(self.policy.owners) + 1}")
-        inserted = (await session.execute(
-            insert(assignments).values(
-                lead_id=envelope.lead_id, cycle=scored.cycle, owner_id=owner.id,
-                policy_version=self.policy.version, reason=reason,
-            ).on_conflict_do_nothing().returning(assignments.c.id)
-        )).first()
-        if inserted is None:
-            return None  # a concurrent replica assigned this cycle first
-        await session.execute(
-            pool_pointers.update().where(pool_pointers.c.pool == POOL).values(position=next_position)
-        )
-        return envelope.follow(
-            type="lead.routed", producer="routing",
-            payload=LeadRouted(
-                email=scored.email, cycle=scored.cycle, owner_id=owner.id, owner_name=owner.name,
-                policy_version=self.policy.version, strategy=self.policy.strategy, reason=reason,
-                score=scored.score,
-            ),
-        )
+    @staticmethod
+    async def _stop_clock(session: AsyncSession, envelope: Envelope, outcome: OutcomeRecorded) -> None:
+        """Accepted stops the SLA clock; any other outcome closes the assignment."""
+        status = "accepted" if outcome.outcome == Outcome.ACCEPTED else "closed"
+        await session.execute(assignments.update().where(
+            assignments.c.lead_id == envelope.lead_id, assignments.c.cycle == outcome.cycle,
+            assignments.c.status == "assigned",
+        ).values(status=status, accepted_at=envelope.occurred_at if status == "accepted" else None,
+                 sla_due_at=None))

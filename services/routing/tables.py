@@ -1,7 +1,19 @@
-"""Routing's tables: assignments (one per lead per cycle) and the round-robin pointer."""
+"""Routing's tables: assignments (one per lead per cycle) with their decision and SLA
+clock, the lead facts routing decides on, the pool queues, strategy state per team,
+accounts with owners, and the log of every routing decision."""
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, Integer, String, Table, UniqueConstraint, func
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from shared.db.metadata import service_metadata
 
@@ -16,8 +28,16 @@ assignments = Table(
     Column("cycle", Integer, nullable=False),
     Column("owner_id", String(100), nullable=False),
     Column("policy_version", String(100), nullable=False),
-    Column("reason", String(500), nullable=False),
+    Column("reason", String(1000), nullable=False),
     Column("assigned_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("team_id", String(100), nullable=True),
+    Column("rule", String(100), nullable=True),
+    Column("status", String(20), nullable=False, server_default="assigned"),
+    Column("sla_due_at", DateTime(timezone=True), nullable=True),
+    Column("escalated_at", DateTime(timezone=True), nullable=True),
+    Column("reassignments", Integer, nullable=False, server_default="0"),
+    Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Column("decision", JSONB, nullable=False, server_default="{}"),
     UniqueConstraint("lead_id", "cycle"),
 )
 
@@ -29,9 +49,53 @@ nurtured = Table(
     Column("nurtured_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-pool_pointers = Table(
-    "pool_pointers",
+routed_leads = Table(
+    "routed_leads",
     metadata,
-    Column("pool", String(100), primary_key=True),
-    Column("position", BigInteger, nullable=False, server_default="0"),
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("cycle", Integer, nullable=False),
+    Column("facts", JSONB, nullable=False),
+    Column("correlation_id", String(100), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+queued = Table(
+    "queued",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("cycle", Integer, primary_key=True),
+    Column("team_id", String(100), nullable=True),
+    Column("owner_id", String(100), nullable=True),
+    Column("rule", String(100), nullable=False),
+    Column("queued_at", DateTime(timezone=True), nullable=False),
+    Column("decision", JSONB, nullable=False),
+)
+
+strategy_states = Table(
+    "strategy_states",
+    metadata,
+    Column("team_id", String(100), primary_key=True),
+    Column("state", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("owner_id", String(100), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("cycle", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("decision", JSONB, nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

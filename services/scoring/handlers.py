@@ -26,7 +26,7 @@ from shared.events.payloads import (
 from shared.outbox.writer import Outbox
 
 PROFILE_FIELDS = ("first_name", "last_name", "company", "company_domain", "job_title", "phone",
-                  "country", "company_size", "industry")
+                  "country", "region", "state", "company_size", "industry")
 
 
 def profile_of(captured: LeadCaptured) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from services.scoring.tables import activities, leads
 from shared.events.envelope import Envelope
 from shared.events.payloads import LeadScored, RuleHit
 
-SUMMARY_FIELDS = ("company", "country", "company_size", "industry", "job_title")
+SUMMARY_FIELDS = ("company", "company_domain", "email_domain", "country", "region", "state", "company_size",
+                  "industry", "job_title")  # what routing decides on
 
 
 async def activities_of(session: AsyncSession, lead_id: uuid.UUID, since: datetime | None) -> list[Activity]:

@@ -1,7 +1,17 @@
 """Scoring's tables: each person's merged profile and score, their submissions and
 activity, the outcomes sales reported (for calibration), and the definition versions."""
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, String, Table, func, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from shared.db.metadata import service_metadata

@@ -30,6 +30,8 @@ class LeadCaptured(Payload):
     job_title: str | None = None
     phone: str | None = None
     country: str | None = None
+    region: str | None = None
+    state: str | None = None
     company_size: int | None = None
     industry: str | None = None
     utm: dict[str, str] = Field(default_factory=dict)
@@ -87,7 +89,8 @@ class LeadNurtured(Payload):
 
 
 class LeadRouted(Payload):
-    """A qualified lead got an owner; ``reason`` says why this one."""
+    """A qualified lead got an owner; ``reason`` says why this one, ``decision`` shows
+    every candidate considered and why each was skipped."""
 
     email: str
     cycle: int
@@ -97,6 +100,22 @@ class LeadRouted(Payload):
     strategy: str
     reason: str
     score: int
+    team_id: str | None = None
+    rule: str | None = None
+    sla_due_at: datetime | None = None
+    reassigned_from: str | None = None
+    decision: dict[str, Any] = Field(default_factory=dict)
+
+
+class SlaBreached(Payload):
+    """Sales did not accept in time: escalated, and reassigned unless the cap is reached."""
+
+    email: str
+    cycle: int
+    owner_id: str
+    due_at: datetime
+    breaches: int
+    action: str
 
 
 class Outcome(StrEnum):
@@ -143,6 +162,7 @@ EVENT_TYPES: dict[str, tuple[str, type[Payload]]] = {
     "lead.nurture": (topics.LEAD_NURTURE.name, LeadNurtured),
     "lead.routed": (topics.LEAD_ROUTED.name, LeadRouted),
     "lead.outcome": (topics.LEAD_OUTCOME.name, OutcomeRecorded),
+    "lead.sla_breached": (topics.LEAD_SLA.name, SlaBreached),
 }
 """Event type -> (topic it travels on, payload model)."""
 

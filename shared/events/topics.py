@@ -15,6 +15,7 @@ LEAD_SCORED = Topic("lead.scored.v1")
 LEAD_NURTURE = Topic("lead.nurture.v1")
 LEAD_ROUTED = Topic("lead.routed.v1")
 LEAD_OUTCOME = Topic("lead.outcome.v1")
+LEAD_SLA = Topic("lead.sla.v1")
 DEAD_LETTER = Topic("handoff.deadletter.v1", partitions=1)
 
 ALL_TOPICS: tuple[Topic, ...] = (
@@ -24,5 +25,6 @@ ALL_TOPICS: tuple[Topic, ...] = (
     LEAD_NURTURE,
     LEAD_ROUTED,
     LEAD_OUTCOME,
+    LEAD_SLA,
     DEAD_LETTER,
 )

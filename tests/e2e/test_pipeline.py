@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import time
 
-from tests.e2e.helpers import QUALIFIED, UNQUALIFIED, send_outcome, timeline, wait_for, wait_for_event
+from tests.e2e.helpers import (
+    QUALIFIED,
+    UNQUALIFIED,
+    send_outcome,
+    timeline,
+    wait_for,
+    wait_for_event,
+)
 
 OWNER_IDS = {"ana.silva", "ben.okafor", "chloe.martin"}
 

@@ -29,6 +29,8 @@ class LeadIn(_In):
     job_title: str | None = None
     phone: str | None = None
     country: str | None = Field(None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    region: str | None = Field(None, description="sales region or province, e.g. EMEA, Bavaria")
+    state: str | None = Field(None, description="state or province code, e.g. CA")
     company_size: int | None = Field(None, ge=0, le=10_000_000, description="employees")
     industry: str | None = None
     utm_source: str | None = None

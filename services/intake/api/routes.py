@@ -44,6 +44,8 @@ def lead_payload(body: LeadIn, submission_id: uuid.UUID, source: str) -> LeadCap
         job_title=clean_text(body.job_title),
         phone=normalise_phone(body.phone),
         country=body.country.upper() if body.country else None,
+        region=clean_text(body.region),
+        state=body.state.strip().upper() if body.state and body.state.strip() else None,
         company_size=body.company_size,
         industry=clean_text(body.industry),
         utm=normalise_utm(body.model_dump()),

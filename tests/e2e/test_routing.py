@@ -1,0 +1,202 @@
+"""Routing on its own stack (real Kafka and PostgreSQL, two routing replicas, a test
+policy and a shrunk SLA clock): fair weighted shares under load with no double
+assignment, capacity caps held, and an SLA breach escalated then reassigned."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import text
+
+from devstack.child import free_ports
+from devstack.processes import ServiceProcess
+from devstack.stack import Stack, StackConfig
+from shared.db.engine import make_engine
+from shared.events.envelope import Envelope, lead_id_for
+from shared.events.payloads import LeadScored, Outcome, OutcomeRecorded
+from shared.events.topics import LEAD_OUTCOME, LEAD_ROUTED, LEAD_SCORED, LEAD_SLA
+
+SLA_TIME_SCALE = 0.05  # one SLA minute lasts three seconds
+
+ALWAYS = {"working_hours": "always"}
+TEST_POLICY = {
+    "version": "test-routing-1",
+    "owners": [
+        {"id": "w3", "name": "Weight Three", "email": "w3@example.com", "weight": 3, **ALWAYS},
+        {"id": "w2", "name": "Weight Two", "email": "w2@example.com", "weight": 2, **ALWAYS},
+        {"id": "w1", "name": "Weight One", "email": "w1@example.com", "weight": 1, **ALWAYS},
+        {"id": "capped", "name": "Capped", "email": "capped@example.com", "capacity": {"per_day": 10}, **ALWAYS},
+        {"id": "spare", "name": "Spare", "email": "spare@example.com", **ALWAYS},
+        {"id": "sla1", "name": "Slow One", "email": "sla1@example.com", **ALWAYS},
+        {"id": "sla2", "name": "Slow Two", "email": "sla2@example.com", **ALWAYS},
+    ],
+    "teams": [
+        {"id": "weighted", "name": "Weighted", "members": ["w3", "w2", "w1"], "strategy": "weighted_round_robin"},
+        {"id": "small", "name": "Small", "members": ["capped", "spare"], "strategy": "round_robin"},
+        {"id": "sla_team", "name": "SLA", "members": ["sla1", "sla2"], "strategy": "round_robin"},
+    ],
+    "rules": [
+        {"name": "capped_rule", "when": {"source": ["capped-test"]}, "assign_to": {"team": "small"}},
+        {"name": "sla_rule", "when": {"source": ["sla-test"]}, "assign_to": {"team": "sla_team"}, "sla_minutes": 1},
+    ],
+    "fallback": {"team": "weighted"},
+    "sla": {"default_minutes": 600, "reassign_after_minutes": 1, "max_reassignments": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def routing_stack() -> Iterator[tuple[Stack, ServiceProcess]]:
+    state_dir = Path(tempfile.mkdtemp(prefix="handoff-test-routing-"))
+    config_dir = state_dir / "config"
+    config_dir.mkdir()
+    (config_dir / "routing_policy.yaml").write_text(yaml.safe_dump(TEST_POLICY, sort_keys=False))
+    env = {"HANDOFF_ROUTING_SLA_TIME_SCALE": str(SLA_TIME_SCALE), "HANDOFF_ROUTING_CLOCK_INTERVAL_S": "0.5",
+           "HANDOFF_ROUTING_OUTBOX_IDLE_INTERVAL_S": "0.2"}
+    config = StackConfig.ephemeral(state_dir, services=("routing",), config_dir=config_dir,
+                                   service_env={"routing": env})
+    try:
+        with Stack(config) as stack:
+            second = ServiceProcess("routing", port=free_ports(1)[0], env=stack.env_for("routing"),
+                                    log_path=state_dir / "routing-2.log", cwd=Path.cwd())
+            second.start()
+            second.wait_ready(timeout=60)
+            try:
+                yield stack, second
+            finally:
+                second.stop()
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def scored(email: str, source: str) -> Envelope:
+    return Envelope(type="lead.scored", lead_id=lead_id_for(email), correlation_id=f"rt-{email}", producer="test",
+                    payload=LeadScored(email=email, cycle=1, definition_version="t", fit_score=70,
+                                       engagement_score=0, score=70, threshold=50, qualified=True, rules_fired=[],
+                                       stage="mql", grade="A4", newly_qualified=True, source=source,
+                                       attributes={"country": "US", "company_size": 200}).model_dump(mode="json"))
+
+
+async def produce(bootstrap: str, envelopes: list[Envelope], topic: str = LEAD_SCORED.name) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, e.to_bytes(), key=e.key) for e in envelopes]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def query(database_url: str, sql: str, **params) -> list:
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(text(sql), params)).all()
+    finally:
+        await engine.dispose()
+
+
+async def events_for(bootstrap: str, topic, lead_ids: set[str], *, at_least: int, timeout_s: float = 30) -> list[Envelope]:
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await reader.start()
+    reader.assign([TopicPartition(topic.name, p) for p in range(topic.partitions)])
+    found: list[Envelope] = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while len(found) < at_least:
+                for records in (await reader.getmany(timeout_ms=300)).values():
+                    found += [e for r in records if str((e := Envelope.from_bytes(r.value)).lead_id) in lead_ids]
+        for records in (await reader.getmany(timeout_ms=1000)).values():  # and anything extra
+            found += [e for r in records if str((e := Envelope.from_bytes(r.value)).lead_id) in lead_ids]
+    finally:
+        await reader.stop()
+    return found
+
+
+async def test_two_replicas_share_the_load_fairly_without_double_assignment(routing_stack):
+    stack, second = routing_stack
+    leads = [scored(f"load{i}.{uuid.uuid4().hex[:6]}@load{i % 50}.com", "load") for i in range(600)]
+    ids = {str(e.lead_id) for e in leads}
+    await produce(stack.kafka_bootstrap, leads + leads[:100])  # the first 100 delivered twice
+
+    async def all_assigned():
+        rows = await query(stack.database_url, "SELECT count(*) FROM routing.assignments WHERE lead_id = ANY(:ids)",
+                           ids=[uuid.UUID(i) for i in ids])
+        return rows[0][0] == len(ids)
+    async with asyncio.timeout(90):
+        while not await all_assigned():
+            await asyncio.sleep(0.5)
+
+    routed = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, ids, at_least=len(ids))
+    per_lead = Counter(str(e.lead_id) for e in routed)
+    assert set(per_lead) == ids and max(per_lead.values()) == 1  # every lead routed once, none twice
+
+    shares = Counter(e.payload["owner_id"] for e in routed)
+    # smooth weighted round robin under one lock: 3:2:1 within one lead of exact
+    assert abs(shares["w3"] - 300) <= 1 and abs(shares["w2"] - 200) <= 1 and abs(shares["w1"] - 100) <= 1, shares
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups(["handoff.routing.router"])
+    finally:
+        await admin.close()
+    [group] = response.to_object()["groups"]
+    assert len(group["members"]) == 2  # both replicas were consuming
+
+
+async def test_capacity_caps_are_held_and_the_skip_is_explained(routing_stack):
+    stack, _ = routing_stack
+    leads = [scored(f"cap{i}.{uuid.uuid4().hex[:6]}@cap.com", "capped-test") for i in range(30)]
+    ids = {str(e.lead_id) for e in leads}
+    await produce(stack.kafka_bootstrap, leads)
+    routed = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, ids, at_least=30)
+    shares = Counter(e.payload["owner_id"] for e in routed)
+    assert shares == {"capped": 10, "spare": 20}
+    after_cap = [e for e in routed if e.payload["owner_id"] == "spare"
+                 and any(c["owner_id"] == "capped" and c["skipped"] == "daily_cap"
+                         for c in e.payload["decision"]["candidates"])]
+    assert after_cap, "no decision record shows the capped owner skipped for its daily cap"
+    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
+        record = (await client.get(f"/leads/{after_cap[0].lead_id}/decisions")).json()[0]
+    assert record["rule"] == "capped_rule" and record["policy_version"] == "test-routing-1"
+    assert any(c["owner_id"] == "capped" and c["skipped"] == "daily_cap" for c in record["candidates"])
+
+
+async def test_sla_breach_escalates_then_reassigns_and_acceptance_stops_the_clock(routing_stack):
+    stack, _ = routing_stack
+    slow, quick = (scored(f"{n}.{uuid.uuid4().hex[:6]}@sla.com", "sla-test") for n in ("slow", "quick"))
+    await produce(stack.kafka_bootstrap, [slow])
+    [first] = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {str(slow.lead_id)}, at_least=1)
+    await produce(stack.kafka_bootstrap, [quick])
+    [quick_routed] = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {str(quick.lead_id)}, at_least=1)
+    accepted = Envelope(type="lead.outcome", lead_id=quick.lead_id, correlation_id="rt", producer="test",
+                        payload=OutcomeRecorded(email=quick.payload["email"], outcome=Outcome.ACCEPTED,
+                                                cycle=1).model_dump(mode="json"))
+    await produce(stack.kafka_bootstrap, [accepted], topic=LEAD_OUTCOME.name)
+
+    breaches = await events_for(stack.kafka_bootstrap, LEAD_SLA, {str(slow.lead_id)}, at_least=2, timeout_s=30)
+    assert [b.payload["action"] for b in breaches[:2]] == ["escalate", "reassign"]
+    assert all(b.payload["owner_id"] == first.payload["owner_id"] for b in breaches[:2])
+    routed = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {str(slow.lead_id)}, at_least=2)
+    assert routed[1].payload["reassigned_from"] == first.payload["owner_id"]
+    assert routed[1].payload["owner_id"] != first.payload["owner_id"]
+
+    rows = await query(stack.database_url, "SELECT owner_id, reassignments, status FROM routing.assignments "
+                       "WHERE lead_id = :lead", lead=slow.lead_id)
+    assert [tuple(r) for r in rows] == [(routed[1].payload["owner_id"], 1, "assigned")]
+    quick_rows = await query(stack.database_url, "SELECT status, sla_due_at FROM routing.assignments "
+                             "WHERE lead_id = :lead", lead=quick.lead_id)
+    assert [tuple(r) for r in quick_rows] == [("accepted", None)]
+    assert quick_routed.payload["owner_id"] in {"sla1", "sla2"}
+    assert not await events_for(stack.kafka_bootstrap, LEAD_SLA, {str(quick.lead_id)}, at_least=0, timeout_s=5)
