@@ -150,6 +150,7 @@ class Stack:
         env["HANDOFF_INTAKE_API_KEYS"] = json.dumps(self.secrets.intake_api_keys)
         env["HANDOFF_FEEDBACK_WEBHOOK_SECRET"] = self.secrets.crm_webhook_secret
         env["HANDOFF_SCORING_ADMIN_TOKEN"] = self.secrets.admin_token
+        env["HANDOFF_ROUTING_ADMIN_TOKEN"] = self.secrets.admin_token
         env.update(self.config.service_env.get(service, {}))
         return env
 

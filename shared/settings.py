@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
@@ -22,3 +22,5 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(3, ge=1, description="tries before a record is dead-lettered")
     consumer_retry_backoff_s: float = Field(0.2, ge=0)
     outbox_idle_interval_s: float = Field(0.5, gt=0)
+    admin_token: SecretStr | None = Field(
+        None, description="bearer token for RevOps changes (definitions, policies, owners); unset: disabled")

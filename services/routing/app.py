@@ -2,10 +2,12 @@
 
 from fastapi import FastAPI
 
+from services.routing.admin_api import router as admin_router
 from services.routing.api import router as api_router
 from services.routing.clock import RoutingClock
 from services.routing.domain.policy import load_policy
 from services.routing.handlers import RoutingHandlers
+from services.routing.policies import policy_store
 from services.routing.router import Router
 from services.routing.settings import RoutingSettings
 from services.routing.tables import metadata
@@ -18,11 +20,14 @@ from shared.service.runtime import ServiceRuntime
 
 def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     settings = settings or RoutingSettings()
-    policy = load_policy(settings.config_dir / settings.policy_file)  # an invalid file stops us here
-    router = Router(policy, sla_time_scale=settings.sla_time_scale)
+    seed = load_policy(settings.config_dir / settings.policy_file)  # an invalid file stops us here
 
     def compose(app: FastAPI) -> ServiceRuntime:
         runtime = ServiceRuntime("routing", settings, metadata)
+        store = policy_store(runtime.sessions, seed)
+        router = Router(store, sla_time_scale=settings.sla_time_scale)
+        runtime.on_startup(store.bootstrap)
+        app.state.router = router
         handlers = RoutingHandlers(router, runtime.outbox)
         runtime.add_consumer(ConsumerSpec(name="router", topics=(topics.LEAD_SCORED.name, topics.LEAD_OUTCOME.name),
                                           handler=handlers.handle))
@@ -37,7 +42,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         description="Routes qualified leads to an owner, fairly, says why, and holds sales to the SLA.",
         log_level=settings.log_level,
     )
-    app.state.router = router
     install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(admin_router)
     return app

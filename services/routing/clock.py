@@ -52,6 +52,7 @@ class RoutingClock:
         now = self._clock()
         async with unit_of_work(self._sessions) as session:
             await serialise_routing(session)
+            await self._router.refresh()
             emitted = await self._drain_queues(session, now) + await self._enforce_sla(session, now)
             await self._outbox.emit(session, emitted)
         if emitted:

@@ -37,6 +37,7 @@ class RoutingHandlers:
                 if payload.qualified:
                     if not locked:
                         await serialise_routing(session)
+                        await self.router.refresh()
                         locked = True
                     lead = await routed_lead(session, envelope.lead_id)
                     decision = await self.router.decide(session, facts_of(lead), now)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.routing.domain.decision import RoutingDecision, route, route_queued
 from services.routing.domain.policy import LeadFacts, RoutingPolicy
+from services.routing.policies import PolicyStore
 from services.routing.store import account_owners, load_states, owner_loads, save_state
 from services.routing.tables import assignments, decisions, queued, routed_leads
 from shared.events.envelope import Envelope
@@ -32,9 +33,17 @@ async def serialise_routing(session: AsyncSession) -> None:
 
 
 class Router:
-    def __init__(self, policy: RoutingPolicy, *, sla_time_scale: float = 1.0) -> None:
-        self.policy = policy
+    def __init__(self, store: PolicyStore, *, sla_time_scale: float = 1.0) -> None:
+        self.store = store
         self.sla_time_scale = sla_time_scale
+
+    @property
+    def policy(self) -> RoutingPolicy:
+        return self.store.active
+
+    async def refresh(self) -> None:
+        """Pick up a version another replica published; called under the routing lock."""
+        await self.store.refresh()
 
     def scaled(self, start: datetime, deadline: datetime | None) -> datetime | None:
         """The deadline with the clock shrunk by ``sla_time_scale`` (1: unchanged)."""

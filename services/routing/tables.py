@@ -4,14 +4,17 @@ accounts with owners, and the log of every routing decision."""
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Identity,
+    Index,
     Integer,
     String,
     Table,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
@@ -80,6 +83,17 @@ strategy_states = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+policies = Table(
+    "policies",
+    metadata,
+    Column("version", String(200), primary_key=True),
+    Column("body", JSONB, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_by", String(100), nullable=False),
+    Column("active", Boolean, nullable=False, server_default="false"),
+    Index("uq_policies_one_active", "active", unique=True, postgresql_where=text("active")),
+)
+
 accounts = Table(
     "accounts",
     metadata,
@@ -98,4 +112,24 @@ decisions = Table(
     Column("kind", String(20), nullable=False),
     Column("decision", JSONB, nullable=False),
     Column("decided_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Imported here, with the table, so this addition stays one block at the end of the file
+# while others edit the rest; fold into the import block above when convenient.
+from sqlalchemy import Index, LargeBinary, Text, text
+
+crm_deliveries = Table(
+    "crm_deliveries",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False),  # the lead.routed event: enqueued once
+    Column("lead_id", UUID(as_uuid=True), nullable=False),
+    Column("body", LargeBinary, nullable=False),  # the exact bytes POSTed and signed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("event_id"),
+    Index("ix_crm_deliveries_pending", "next_attempt_at", postgresql_where=text("delivered_at IS NULL")),
 )

@@ -3,58 +3,30 @@ a lead's score and profile, and the calibration report from the closed loop."""
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections import defaultdict
 
-import orjson
-import yaml
 from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import ValidationError
 from sqlalchemy import or_, select
 
-from services.scoring.definitions import DefinitionStore, VersionExists
+from services.scoring.definitions import DefinitionStore
 from services.scoring.domain.calibration import CalibrationLead, calibrate
 from services.scoring.domain.definition import LeadDefinition
 from services.scoring.domain.scoring import Activity
 from services.scoring.domain.simulation import StoredLead, simulate
 from services.scoring.scorer import awaiting_new_interest
-from services.scoring.settings import ScoringSettings
 from services.scoring.tables import activities, lead_outcomes, leads, submissions
+from shared.db.versioned_store import VersionExists
 from shared.events.envelope import utcnow
+from shared.service.admin import require_admin
 from shared.service.app import runtime_of
-from shared.service.errors import field_errors
+from shared.service.documents import document_from_body
 
 router = APIRouter(tags=["scoring"])
 
 
 def _store(request: Request) -> DefinitionStore:
     return request.app.state.definitions
-
-
-def _require_admin(request: Request) -> str:
-    settings: ScoringSettings = runtime_of(request).settings
-    if settings.admin_token is None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN,
-                            detail="publishing is disabled: set HANDOFF_SCORING_ADMIN_TOKEN")
-    presented = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(presented.encode(), settings.admin_token.get_secret_value().encode()):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="publishing needs the admin token",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return "api"
-
-
-async def _candidate(request: Request) -> LeadDefinition:
-    """A definition from the body, as JSON or (Content-Type: application/yaml) as YAML."""
-    raw = await request.body()
-    try:
-        data = yaml.safe_load(raw) if "yaml" in request.headers.get("content-type", "") else orjson.loads(raw)
-    except (yaml.YAMLError, orjson.JSONDecodeError) as exc:
-        raise HTTPException(422, detail=[{"field": "body", "reason": f"not valid JSON or YAML: {exc}"}]) from None
-    try:
-        return LeadDefinition.model_validate(data)
-    except ValidationError as exc:
-        raise HTTPException(422, detail=field_errors(exc)) from None
 
 
 @router.get("/definitions")
@@ -79,8 +51,8 @@ async def definition_version(version: str, request: Request) -> dict:
 @router.post("/definitions", status_code=status.HTTP_201_CREATED)
 async def publish_definition(request: Request) -> dict:
     """Validate and publish: it applies to new events at once, and every stored lead is re-scored."""
-    published_by = _require_admin(request)
-    candidate = await _candidate(request)
+    published_by = require_admin(request)
+    candidate = await document_from_body(request, LeadDefinition)
     try:
         await _store(request).publish(candidate, published_by)
     except VersionExists as exc:
@@ -92,7 +64,7 @@ async def publish_definition(request: Request) -> dict:
 @router.post("/definitions/simulate")
 async def simulate_definition(request: Request, sample_size: int = 10) -> dict:
     """What a candidate would change over the stored leads, before anyone publishes it."""
-    candidate = await _candidate(request)
+    candidate = await document_from_body(request, LeadDefinition)
     now = utcnow()
     async with runtime_of(request).sessions() as session:
         rows = (await session.execute(select(leads))).all()

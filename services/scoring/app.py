@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from services.scoring.api import router
-from services.scoring.definitions import DefinitionStore
+from services.scoring.definitions import definition_store
 from services.scoring.domain.definition import load_definition
 from services.scoring.handlers import ScoringHandlers
 from services.scoring.rescorer import Rescorer
@@ -22,7 +22,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
 
     def compose(app: FastAPI) -> ServiceRuntime:
         runtime = ServiceRuntime("scoring", settings, metadata)
-        store = DefinitionStore(runtime.sessions, seed)
+        store = definition_store(runtime.sessions, seed)
         handlers = ScoringHandlers(store, runtime.outbox)
         rescorer = Rescorer(runtime.sessions, store, runtime.outbox, on_emitted=runtime.relay.wake,
                             interval_s=settings.rescore_interval_s,

@@ -40,15 +40,19 @@ TEST_POLICY = {
         {"id": "spare", "name": "Spare", "email": "spare@example.com", **ALWAYS},
         {"id": "sla1", "name": "Slow One", "email": "sla1@example.com", **ALWAYS},
         {"id": "sla2", "name": "Slow Two", "email": "sla2@example.com", **ALWAYS},
+        {"id": "d1", "name": "Leaving Soon", "email": "d1@example.com", **ALWAYS},
+        {"id": "d2", "name": "Staying", "email": "d2@example.com", **ALWAYS},
     ],
     "teams": [
         {"id": "weighted", "name": "Weighted", "members": ["w3", "w2", "w1"], "strategy": "weighted_round_robin"},
         {"id": "small", "name": "Small", "members": ["capped", "spare"], "strategy": "round_robin"},
         {"id": "sla_team", "name": "SLA", "members": ["sla1", "sla2"], "strategy": "round_robin"},
+        {"id": "deact", "name": "Deactivation", "members": ["d1", "d2"], "strategy": "round_robin"},
     ],
     "rules": [
         {"name": "capped_rule", "when": {"source": ["capped-test"]}, "assign_to": {"team": "small"}},
         {"name": "sla_rule", "when": {"source": ["sla-test"]}, "assign_to": {"team": "sla_team"}, "sla_minutes": 1},
+        {"name": "deact_rule", "when": {"source": ["deact-test"]}, "assign_to": {"team": "deact"}},
     ],
     "fallback": {"team": "weighted"},
     "sla": {"default_minutes": 600, "reassign_after_minutes": 1, "max_reassignments": 1},
@@ -200,3 +204,60 @@ async def test_sla_breach_escalates_then_reassigns_and_acceptance_stops_the_cloc
     assert [tuple(r) for r in quick_rows] == [("accepted", None)]
     assert quick_routed.payload["owner_id"] in {"sla1", "sla2"}
     assert not await events_for(stack.kafka_bootstrap, LEAD_SLA, {str(quick.lead_id)}, at_least=0, timeout_s=5)
+
+
+async def test_deactivating_an_owner_routes_their_open_leads_again(routing_stack):
+    stack, _ = routing_stack
+    admin = {"Authorization": f"Bearer {stack.secrets.admin_token}"}
+    leads = [scored(f"deact{i}.{uuid.uuid4().hex[:6]}@deact.com", "deact-test") for i in range(4)]
+    await produce(stack.kafka_bootstrap, leads)
+    first = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {str(e.lead_id) for e in leads}, at_least=4)
+    held_by_d1 = {str(e.lead_id) for e in first if e.payload["owner_id"] == "d1"}
+    assert len(held_by_d1) == 2
+
+    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
+        assert (await client.post("/owners/d1/deactivate")).status_code == 401
+        response = await client.post("/owners/d1/deactivate", headers=admin)
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert {r["lead_id"] for r in result["rerouted"]} == held_by_d1
+        assert {r["owner_id"] for r in result["rerouted"]} == {"d2"}
+        owners = {o["id"]: o for o in (await client.get("/owners")).json()}
+        assert owners["d1"]["status"] == "inactive"
+        versions = (await client.get("/policies")).json()
+        assert versions[0]["version"] == result["policy_version"] and versions[0]["active"]
+
+        bad = await client.patch("/owners/d2", json={"weight": 0}, headers=admin)
+        assert bad.status_code == 422 and any("weight" in e["field"] for e in bad.json()["detail"])
+
+    again = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, held_by_d1, at_least=4)
+    reassigned = [e for e in again if e.payload.get("reassigned_from") == "d1"]
+    assert {str(e.lead_id) for e in reassigned} == held_by_d1
+    assert all(e.payload["owner_id"] == "d2" and e.payload["policy_version"] == result["policy_version"]
+               for e in reassigned)
+
+    later = scored(f"deact-late.{uuid.uuid4().hex[:6]}@deact.com", "deact-test")
+    await produce(stack.kafka_bootstrap, [later])
+    [routed] = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {str(later.lead_id)}, at_least=1)
+    assert routed.payload["owner_id"] == "d2"
+    skipped = {c["owner_id"]: c["skipped"] for c in routed.payload["decision"]["candidates"]}
+    assert skipped.get("d1") == "inactive"
+
+
+async def test_preview_shows_a_candidate_policy_s_distribution_without_assigning(routing_stack):
+    stack, _ = routing_stack
+    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
+        current = (await client.get("/policy")).json()
+        before = await query(stack.database_url, "SELECT count(*) FROM routing.assignments")
+        candidate = {**current, "version": "candidate-preview",
+                     "fallback": {"team": "small"}, "rules": []}  # everything to the small team
+        response = await client.post("/policies/preview", json=candidate)
+        assert response.status_code == 200, response.text
+        report = response.json()
+        stored = await query(stack.database_url, "SELECT count(*) FROM routing.routed_leads")
+        assert report["leads"] == stored[0][0] > 0
+        assert sum(report["assigned_per_owner"].values()) + report["queued"] == report["leads"]
+        assert set(k for k, v in report["assigned_per_owner"].items() if v) <= {"capped", "spare"}
+        assert report["per_rule"] == {"fallback": report["leads"]}
+        after = await query(stack.database_url, "SELECT count(*) FROM routing.assignments")
+        assert after == before  # nothing was assigned
