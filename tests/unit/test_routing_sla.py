@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from services.routing.domain.availability import in_working_hours
 from services.routing.domain.decision import route
 from services.routing.domain.policy import LeadFacts, Owner, RoutingPolicy, parse_policy
-from services.routing.domain.sla import breach_action, due_action, sla_clock, sla_minutes_for, working_deadline
+from services.routing.domain.sla import (
+    breach_action,
+    due_action,
+    sla_clock,
+    sla_minutes_for,
+    working_deadline,
+)
 
 OFFICE = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
 LUNCH = {d: [["09:00", "12:00"], ["13:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
@@ -112,7 +118,7 @@ def test_zero_minutes_is_the_start_and_bad_input_is_refused():
     with pytest.raises(ValueError, match="minutes must be >= 0"):
         working_deadline(saturday, -1, OFFICE_UTC)
     with pytest.raises(ValueError, match="time-zone aware"):
-        working_deadline(datetime(2026, 3, 7, 12), 10, OFFICE_UTC)  # noqa: DTZ001
+        working_deadline(datetime(2026, 3, 7, 12), 10, OFFICE_UTC)
 
 
 OWNERS = [
