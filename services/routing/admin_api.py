@@ -11,12 +11,11 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
-from services.routing.domain.availability import OwnerLoad
 from services.routing.domain.decision import route
 from services.routing.domain.policy import RoutingPolicy
 from services.routing.policies import derive, next_version
 from services.routing.router import Router, facts_of, routed_lead, serialise_routing
-from services.routing.store import account_owners, load_states, owner_loads
+from services.routing.store import owner_loads
 from services.routing.tables import assignments, routed_leads
 from shared.db.engine import unit_of_work
 from shared.db.versioned_store import VersionExists
@@ -82,21 +81,18 @@ async def preview_policy(request: Request, sample_size: int = 20) -> dict:
     now = utcnow()
     async with runtime_of(request).sessions() as session:
         leads = (await session.execute(select(routed_leads).order_by(routed_leads.c.updated_at))).all()
-        loads = await owner_loads(session, candidate.owners, now)
-        states: dict[str, Any] = await load_states(session)
-        accounts = await account_owners(session)
+        view = await _router(request).view(session, now, candidate)
     per_owner: dict[str, int] = {o.id: 0 for o in candidate.owners}
     per_rule: dict[str, int] = {}
     queued = 0
     samples = []
     for lead in leads:
-        decision = route(candidate, facts_of(lead), now=now, accounts=accounts, loads=loads, states=states)
+        decision = route(candidate, facts_of(lead), now=now, accounts=view.accounts, loads=view.loads,
+                         states=view.states)
         per_rule[decision.rule] = per_rule.get(decision.rule, 0) + 1
         if decision.outcome == "assigned":
             per_owner[decision.owner_id] += 1
-            loads[decision.owner_id] = loads.get(decision.owner_id, OwnerLoad()).plus_one()
-            if decision.team_id and decision.state_after is not None:
-                states[decision.team_id] = decision.state_after
+            view.assigned(decision)
         else:
             queued += 1
         if len(samples) < sample_size:
@@ -212,14 +208,16 @@ async def deactivate_owner(owner_id: str, request: Request) -> dict:
             select(assignments).where(assignments.c.owner_id == owner_id, assignments.c.status == "assigned")
         )).all()
         emitted = []
+        view = await _router(request).view(session, now)
         for row in open_ones:
             lead = await routed_lead(session, row.lead_id)
-            decision = await _router(request).decide(session, facts_of(lead), now, exclude=frozenset({owner_id}))
+            decision = await _router(request).decide(session, facts_of(lead), now, view=view,
+                                                     exclude=frozenset({owner_id}))
             if decision.outcome != "assigned":
                 stuck.append(str(row.lead_id))
                 continue
             out = await _router(request).apply(session, decision, lead, kind="reassigned", cause=None,
-                                               reassigned_from=owner_id)
+                                               reassigned_from=owner_id, view=view)
             if out is not None:
                 emitted.append(out)
                 rerouted.append({"lead_id": str(row.lead_id), "owner_id": decision.owner_id})

@@ -16,7 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.routing.domain.sla import breach_action, working_deadline
-from services.routing.router import Router, facts_of, routed_lead, serialise_routing
+from services.routing.router import (
+    Router,
+    RoutingView,
+    facts_of,
+    routed_lead,
+    serialise_routing,
+)
 from services.routing.tables import assignments, decisions, queued
 from shared.db.engine import unit_of_work
 from shared.events.envelope import Envelope, utcnow
@@ -53,13 +59,14 @@ class RoutingClock:
         async with unit_of_work(self._sessions) as session:
             await serialise_routing(session)
             await self._router.refresh()
-            emitted = await self._drain_queues(session, now) + await self._enforce_sla(session, now)
+            view = await self._router.view(session, now)
+            emitted = await self._drain_queues(session, now, view) + await self._enforce_sla(session, now, view)
             await self._outbox.emit(session, emitted)
         if emitted:
             self._on_emitted()
         return len(emitted)
 
-    async def _drain_queues(self, session: AsyncSession, now: datetime) -> list[Envelope]:
+    async def _drain_queues(self, session: AsyncSession, now: datetime, view: RoutingView) -> list[Envelope]:
         emitted = []
         waiting = (await session.execute(
             select(queued).order_by(queued.c.queued_at).limit(self._batch_size)
@@ -70,15 +77,15 @@ class RoutingClock:
                 await session.execute(queued.delete().where(queued.c.lead_id == row.lead_id,
                                                             queued.c.cycle == row.cycle))
                 continue
-            decision = await self._router.decide(session, facts_of(lead), now, queued_row=row)
+            decision = await self._router.decide(session, facts_of(lead), now, queued_row=row, view=view)
             if decision.outcome == "queued" and decision.queue and decision.queue.target == _target_of(row):
                 continue  # still nobody: keep waiting quietly, no new decision record
-            out = await self._router.apply(session, decision, lead, kind="assigned", cause=None)
+            out = await self._router.apply(session, decision, lead, kind="assigned", cause=None, view=view)
             if out is not None:
                 emitted.append(out)
         return emitted
 
-    async def _enforce_sla(self, session: AsyncSession, now: datetime) -> list[Envelope]:
+    async def _enforce_sla(self, session: AsyncSession, now: datetime, view: RoutingView) -> list[Envelope]:
         policy = self._router.policy
         emitted = []
         due = (await session.execute(
@@ -101,11 +108,11 @@ class RoutingClock:
                     select(decisions.c.decision["owner_id"].astext)
                     .where(decisions.c.lead_id == row.lead_id, decisions.c.cycle == row.cycle)
                 )).scalars()) - {None}
-                decision = await self._router.decide(session, facts_of(lead), now,
+                decision = await self._router.decide(session, facts_of(lead), now, view=view,
                                                      exclude=frozenset(earlier | {row.owner_id}))
                 if decision.outcome == "assigned":
                     rerouted = await self._router.apply(session, decision, lead, kind="reassigned", cause=None,
-                                                        reassigned_from=row.owner_id)
+                                                        reassigned_from=row.owner_id, view=view)
                 else:
                     action = "no_one_to_reassign"
                     await session.execute(assignments.update().where(assignments.c.id == row.id)

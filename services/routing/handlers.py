@@ -27,7 +27,7 @@ class RoutingHandlers:
     async def handle(self, session: AsyncSession, events: Sequence[Event]) -> None:
         now = self.clock()
         emitted: list[Envelope] = []
-        locked = False
+        view = None
         for event in events:
             envelope, payload = event.envelope, event.payload
             if isinstance(payload, LeadScored):
@@ -35,13 +35,14 @@ class RoutingHandlers:
                 if await self._decided(session, envelope, payload.cycle):
                     continue  # this cycle already has its owner, or waits in a queue
                 if payload.qualified:
-                    if not locked:
+                    if view is None:  # the lock once per batch, then one read of loads and states
                         await serialise_routing(session)
                         await self.router.refresh()
-                        locked = True
+                        view = await self.router.view(session, now)
                     lead = await routed_lead(session, envelope.lead_id)
-                    decision = await self.router.decide(session, facts_of(lead), now)
-                    out = await self.router.apply(session, decision, lead, kind="assigned", cause=envelope)
+                    decision = await self.router.decide(session, facts_of(lead), now, view=view)
+                    out = await self.router.apply(session, decision, lead, kind="assigned", cause=envelope,
+                                                  view=view)
                 else:
                     out = await self._nurture(session, envelope, payload)
                 if out is not None:

@@ -10,6 +10,7 @@ per-team locks are the next step if it ever is.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.routing.domain.availability import OwnerLoad
 from services.routing.domain.decision import RoutingDecision, route, route_queued
 from services.routing.domain.policy import LeadFacts, RoutingPolicy
 from services.routing.policies import PolicyStore
@@ -30,6 +32,21 @@ ROUTING_LOCK = 0x20_0_7E
 
 async def serialise_routing(session: AsyncSession) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUTING_LOCK})
+
+
+@dataclass
+class RoutingView:
+    """Loads, strategy states and accounts, read once per transaction under the routing
+    lock and kept current as decisions are applied, so a batch costs one read."""
+
+    loads: dict[str, OwnerLoad]
+    states: dict[str, Any]
+    accounts: dict[str, str]
+
+    def assigned(self, decision: RoutingDecision) -> None:
+        self.loads[decision.owner_id] = self.loads.get(decision.owner_id, OwnerLoad()).plus_one()
+        if decision.team_id and decision.state_after is not None:
+            self.states[decision.team_id] = decision.state_after
 
 
 class Router:
@@ -51,19 +68,25 @@ class Router:
             return deadline
         return start + (deadline - start) * self.sla_time_scale
 
+    async def view(self, session: AsyncSession, now: datetime, policy: RoutingPolicy | None = None) -> RoutingView:
+        return RoutingView(loads=await owner_loads(session, (policy or self.policy).owners, now),
+                           states=await load_states(session), accounts=await account_owners(session))
+
     async def decide(self, session: AsyncSession, facts: LeadFacts, now: datetime, *,
-                     exclude: frozenset[str] = frozenset(), queued_row: Any = None) -> RoutingDecision:
-        loads = await owner_loads(session, self.policy.owners, now)
-        states = await load_states(session)
+                     exclude: frozenset[str] = frozenset(), queued_row: Any = None,
+                     view: RoutingView | None = None) -> RoutingDecision:
+        view = view or await self.view(session, now)
         if queued_row is not None:
             return route_queued(self.policy, facts, queued_on={k: v for k, v in (("team", queued_row.team_id),
                                 ("owner", queued_row.owner_id)) if v}, queued_at=queued_row.queued_at,
-                                rule=queued_row.rule, now=now, loads=loads, states=states, exclude=exclude)
-        return route(self.policy, facts, now=now, accounts=await account_owners(session), loads=loads,
-                     states=states, exclude=exclude)
+                                rule=queued_row.rule, now=now, loads=view.loads, states=view.states,
+                                exclude=exclude)
+        return route(self.policy, facts, now=now, accounts=view.accounts, loads=view.loads, states=view.states,
+                     exclude=exclude)
 
     async def apply(self, session: AsyncSession, decision: RoutingDecision, lead: Any, *,
-                    kind: str, cause: Envelope | None, reassigned_from: str | None = None) -> Envelope | None:
+                    kind: str, cause: Envelope | None, reassigned_from: str | None = None,
+                    view: RoutingView | None = None) -> Envelope | None:
         """Record ``decision`` for ``lead`` (a routed_leads row); the lead.routed event if assigned."""
         if decision.team_id and decision.state_after is not None:
             await save_state(session, decision.team_id, decision.state_after)
@@ -96,6 +119,8 @@ class Router:
             await session.execute(assignments.update().where(
                 assignments.c.lead_id == lead.lead_id, assignments.c.cycle == lead.cycle,
             ).values(**values, reassignments=assignments.c.reassignments + 1))
+        if view is not None:
+            view.assigned(decision)
         owner = self.policy.owner(decision.owner_id)
         payload = LeadRouted(
             email=lead.email, cycle=lead.cycle, owner_id=owner.id, owner_name=owner.name,
