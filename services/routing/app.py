@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from services.routing.admin_api import router as admin_router
 from services.routing.api import router as api_router
 from services.routing.clock import RoutingClock
+from services.routing.crm_push import CrmPusher
 from services.routing.domain.policy import load_policy
 from services.routing.handlers import RoutingHandlers
 from services.routing.policies import policy_store
@@ -25,7 +26,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     def compose(app: FastAPI) -> ServiceRuntime:
         runtime = ServiceRuntime("routing", settings, metadata)
         store = policy_store(runtime.sessions, seed)
-        router = Router(store, sla_time_scale=settings.sla_time_scale)
+        router = Router(store, sla_time_scale=settings.sla_time_scale, crm_push=bool(settings.crm_webhook_url))
         runtime.on_startup(store.bootstrap)
         app.state.router = router
         handlers = RoutingHandlers(router, runtime.outbox)
@@ -34,6 +35,10 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         clock = RoutingClock(runtime.sessions, router, runtime.outbox, on_emitted=runtime.relay.wake,
                              interval_s=settings.clock_interval_s)
         runtime.add_loop("clock", clock.run)
+        if settings.crm_webhook_url:
+            pusher = CrmPusher(runtime.sessions, url=settings.crm_webhook_url,
+                               secret=settings.crm_webhook_secret.get_secret_value())
+            runtime.add_loop("crm-push", pusher.run)
         return runtime
 
     app = build_app(

@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.routing.crm_push import enqueue_delivery
 from services.routing.domain.availability import OwnerLoad
 from services.routing.domain.decision import RoutingDecision, route, route_queued
 from services.routing.domain.policy import LeadFacts, RoutingPolicy
@@ -50,9 +51,10 @@ class RoutingView:
 
 
 class Router:
-    def __init__(self, store: PolicyStore, *, sla_time_scale: float = 1.0) -> None:
+    def __init__(self, store: PolicyStore, *, sla_time_scale: float = 1.0, crm_push: bool = False) -> None:
         self.store = store
         self.sla_time_scale = sla_time_scale
+        self.crm_push = crm_push  # queue each assignment for the CRM webhook, in its own transaction
 
     @property
     def policy(self) -> RoutingPolicy:
@@ -129,9 +131,14 @@ class Router:
             rule=decision.rule, sla_due_at=values["sla_due_at"], reassigned_from=reassigned_from, decision=record,
         )
         if cause is not None:
-            return cause.follow(type="lead.routed", producer="routing", payload=payload)
-        return Envelope(type="lead.routed", lead_id=lead.lead_id, producer="routing", payload=payload.model_dump(mode="json"),
-                        correlation_id=lead.correlation_id or str(uuid.uuid4()))
+            routed = cause.follow(type="lead.routed", producer="routing", payload=payload)
+        else:
+            routed = Envelope(type="lead.routed", lead_id=lead.lead_id, producer="routing",
+                              payload=payload.model_dump(mode="json"),
+                              correlation_id=lead.correlation_id or str(uuid.uuid4()))
+        if self.crm_push:
+            await enqueue_delivery(session, routed)
+        return routed
 
 
 async def routed_lead(session: AsyncSession, lead_id: uuid.UUID) -> Any:

@@ -10,8 +10,10 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -114,9 +116,6 @@ decisions = Table(
     Column("decided_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# Imported here, with the table, so this addition stays one block at the end of the file
-# while others edit the rest; fold into the import block above when convenient.
-from sqlalchemy import Index, LargeBinary, Text, text
 
 crm_deliveries = Table(
     "crm_deliveries",

@@ -10,7 +10,7 @@ from typing import TypeVar
 import httpx
 import orjson
 
-from services.feedback.domain.signature import signature_header
+from shared.webhooks.signature import signature_header
 
 T = TypeVar("T")
 

@@ -5,11 +5,15 @@ assignment, capacity caps held, and an SLA breach escalated then reassigned."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
+import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -26,8 +30,11 @@ from shared.db.engine import make_engine
 from shared.events.envelope import Envelope, lead_id_for
 from shared.events.payloads import LeadScored, Outcome, OutcomeRecorded
 from shared.events.topics import LEAD_OUTCOME, LEAD_ROUTED, LEAD_SCORED, LEAD_SLA
+from shared.webhooks.signature import verify
+from tests.e2e.helpers import wait_for
 
 SLA_TIME_SCALE = 0.05  # one SLA minute lasts three seconds
+CRM_SECRET = "crm-test-secret"
 
 ALWAYS = {"working_hours": "always"}
 TEST_POLICY = {
@@ -59,14 +66,39 @@ TEST_POLICY = {
 }
 
 
+class CrmReceiver(BaseHTTPRequestHandler):
+    """Stands in for the CRM: keeps every pushed delivery with its headers."""
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        CrmReceiver.received.append((dict(self.headers), body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
-def routing_stack() -> Iterator[tuple[Stack, ServiceProcess]]:
+def crm() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CrmReceiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/handoff"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def routing_stack(crm: str) -> Iterator[tuple[Stack, ServiceProcess]]:
     state_dir = Path(tempfile.mkdtemp(prefix="handoff-test-routing-"))
     config_dir = state_dir / "config"
     config_dir.mkdir()
     (config_dir / "routing_policy.yaml").write_text(yaml.safe_dump(TEST_POLICY, sort_keys=False))
     env = {"HANDOFF_ROUTING_SLA_TIME_SCALE": str(SLA_TIME_SCALE), "HANDOFF_ROUTING_CLOCK_INTERVAL_S": "0.5",
-           "HANDOFF_ROUTING_OUTBOX_IDLE_INTERVAL_S": "0.2"}
+           "HANDOFF_ROUTING_OUTBOX_IDLE_INTERVAL_S": "0.2", "HANDOFF_ROUTING_CRM_WEBHOOK_URL": crm,
+           "HANDOFF_ROUTING_CRM_WEBHOOK_SECRET": CRM_SECRET}
     config = StackConfig.ephemeral(state_dir, services=("routing",), config_dir=config_dir,
                                    service_env={"routing": env})
     try:
@@ -261,3 +293,18 @@ async def test_preview_shows_a_candidate_policy_s_distribution_without_assigning
         assert report["per_rule"] == {"fallback": report["leads"]}
         after = await query(stack.database_url, "SELECT count(*) FROM routing.assignments")
         assert after == before  # nothing was assigned
+
+
+async def test_every_assignment_is_pushed_to_the_crm_signed(routing_stack):
+    stack, _ = routing_stack
+    lead = scored(f"crm.{uuid.uuid4().hex[:6]}@crm.com", "capped-test")
+    await produce(stack.kafka_bootstrap, [lead])
+    [routed] = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {str(lead.lead_id)}, at_least=1)
+
+    def delivered():
+        return [(h, b) for h, b in CrmReceiver.received if json.loads(b)["lead_id"] == str(lead.lead_id)]
+    [(headers, body)] = await asyncio.to_thread(wait_for, delivered, 20, "the CRM push")
+    verify(headers["Handoff-Signature"], body, [CRM_SECRET], now=time.time())
+    pushed = json.loads(body)
+    assert headers["Handoff-Delivery-Id"] == str(routed.event_id)
+    assert pushed["owner"]["id"] == routed.payload["owner_id"] and pushed["rule"] == "capped_rule"

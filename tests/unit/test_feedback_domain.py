@@ -1,8 +1,8 @@
 import pytest
 
-from services.feedback.domain.signature import SignatureRefused, sign, signature_header, verify
 from services.feedback.domain.stages import TransitionRefused, next_stage
 from shared.events.payloads import Outcome
+from shared.webhooks.signature import SignatureRefused, sign, signature_header, verify
 
 BODY = b'{"delivery_id":"d1","outcome":"accepted"}'
 

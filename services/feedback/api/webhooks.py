@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.feedback.domain.signature import SignatureRefused, verify
 from services.feedback.domain.stages import TransitionRefused, next_stage
 from services.feedback.settings import FeedbackSettings
 from services.feedback.tables import lead_stages, outcomes
@@ -21,6 +20,7 @@ from shared.events.envelope import Envelope, lead_id_for
 from shared.events.payloads import LeadNurtured, Outcome, OutcomeRecorded
 from shared.service.app import runtime_of
 from shared.service.errors import field_errors
+from shared.webhooks.signature import SignatureRefused, verify
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["feedback"])

@@ -1,4 +1,5 @@
-"""Signed CRM webhooks: HMAC-SHA256 over '<timestamp>.<raw body>'.
+"""Signed webhooks, both ways (CRM outcomes in, routed leads out): HMAC-SHA256 over
+'<timestamp>.<raw body>'.
 
 Header: ``Handoff-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]``; more than
 one v1 lets a secret be rotated without downtime.
