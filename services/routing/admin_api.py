@@ -10,13 +10,15 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 
+from services.routing.domain.accounts import is_free_mail, normalise_account_domain
 from services.routing.domain.decision import route
 from services.routing.domain.policy import RoutingPolicy
 from services.routing.policies import derive, next_version
 from services.routing.router import Router, facts_of, routed_lead, serialise_routing
 from services.routing.store import owner_loads
-from services.routing.tables import assignments, routed_leads
+from services.routing.tables import accounts, assignments, routed_leads
 from shared.db.engine import unit_of_work
 from shared.db.versioned_store import VersionExists
 from shared.events.envelope import utcnow
@@ -241,3 +243,37 @@ async def change_team(team_id: str, changes: TeamChange, request: Request) -> di
     policy = await _change(request, lambda body: _team_body(body, team_id).update(
         changes.model_dump(exclude_unset=True)))
     return {"policy_version": policy.version, "team": policy.team(team_id).model_dump(mode="json")}
+
+
+class AccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner_id: str
+    name: str | None = None
+
+
+@router.get("/accounts")
+async def list_accounts(request: Request) -> list[dict]:
+    async with runtime_of(request).sessions() as session:
+        rows = (await session.execute(select(accounts).order_by(accounts.c.domain))).all()
+    return [{"domain": r.domain, "owner_id": r.owner_id, "name": r.name} for r in rows]
+
+
+@router.put("/accounts/{domain:path}")
+async def put_account(domain: str, account: AccountIn, request: Request) -> dict:
+    """An account and its owner: leads from its domain (and subdomains) go to that owner."""
+    require_admin(request)
+    normalised = normalise_account_domain(domain)
+    policy = _router(request).policy
+    if normalised is None:
+        raise HTTPException(422, detail=[{"field": "path.domain", "reason": "not a domain"}])
+    if is_free_mail(normalised, policy.free_mail_domains):
+        raise HTTPException(422, detail=[{"field": "path.domain",
+                                          "reason": f"{normalised} is a free-mail domain; it never matches an account"}])
+    if not policy.has_owner(account.owner_id):
+        raise HTTPException(422, detail=[{"field": "owner_id", "reason": f"no owner {account.owner_id!r} in the policy"}])
+    async with unit_of_work(runtime_of(request).sessions) as session:
+        await session.execute(insert(accounts).values(domain=normalised, owner_id=account.owner_id, name=account.name)
+                              .on_conflict_do_update(index_elements=["domain"],
+                                                     set_={"owner_id": account.owner_id, "name": account.name}))
+    return {"domain": normalised, "owner_id": account.owner_id, "name": account.name}

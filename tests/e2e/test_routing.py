@@ -49,17 +49,22 @@ TEST_POLICY = {
         {"id": "sla2", "name": "Slow Two", "email": "sla2@example.com", **ALWAYS},
         {"id": "d1", "name": "Leaving Soon", "email": "d1@example.com", **ALWAYS},
         {"id": "d2", "name": "Staying", "email": "d2@example.com", **ALWAYS},
+        {"id": "away", "name": "Away", "email": "away@example.com", "status": "paused", **ALWAYS},
+        {"id": "key.account", "name": "Key Account", "email": "key@example.com", **ALWAYS},
     ],
     "teams": [
         {"id": "weighted", "name": "Weighted", "members": ["w3", "w2", "w1"], "strategy": "weighted_round_robin"},
         {"id": "small", "name": "Small", "members": ["capped", "spare"], "strategy": "round_robin"},
         {"id": "sla_team", "name": "SLA", "members": ["sla1", "sla2"], "strategy": "round_robin"},
         {"id": "deact", "name": "Deactivation", "members": ["d1", "d2"], "strategy": "round_robin"},
+        {"id": "waiting", "name": "Waiting", "members": ["away"], "strategy": "round_robin",
+         "queue": {"max_wait_minutes": 600, "fallback": {"team": "weighted"}}},
     ],
     "rules": [
         {"name": "capped_rule", "when": {"source": ["capped-test"]}, "assign_to": {"team": "small"}},
         {"name": "sla_rule", "when": {"source": ["sla-test"]}, "assign_to": {"team": "sla_team"}, "sla_minutes": 1},
         {"name": "deact_rule", "when": {"source": ["deact-test"]}, "assign_to": {"team": "deact"}},
+        {"name": "queue_rule", "when": {"source": ["queue-test"]}, "assign_to": {"team": "waiting"}},
     ],
     "fallback": {"team": "weighted"},
     "sla": {"default_minutes": 600, "reassign_after_minutes": 1, "max_reassignments": 1},
@@ -308,3 +313,38 @@ async def test_every_assignment_is_pushed_to_the_crm_signed(routing_stack):
     pushed = json.loads(body)
     assert headers["Handoff-Delivery-Id"] == str(routed.event_id)
     assert pushed["owner"]["id"] == routed.payload["owner_id"] and pushed["rule"] == "capped_rule"
+
+
+async def test_a_lead_waits_in_the_queue_until_someone_is_available(routing_stack):
+    stack, _ = routing_stack
+    admin = {"Authorization": f"Bearer {stack.secrets.admin_token}"}
+    lead = scored(f"queue.{uuid.uuid4().hex[:6]}@queue.com", "queue-test")
+    await produce(stack.kafka_bootstrap, [lead])
+    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
+        waiting = await asyncio.to_thread(wait_for, lambda: [q for q in httpx.get(f"{stack.urls['routing']}/queues")
+                                                             .json() if q["lead_id"] == str(lead.lead_id)],
+                                          20, "the lead in the queue")
+        assert waiting[0]["team_id"] == "waiting"
+        [decision] = (await client.get(f"/leads/{lead.lead_id}/decisions")).json()
+        assert decision["outcome"] == "queued"
+        assert [(c["owner_id"], c["skipped"]) for c in decision["candidates"]] == [("away", "paused")]
+
+        assert (await client.patch("/owners/away", json={"status": "active"}, headers=admin)).status_code == 200
+    [routed] = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {str(lead.lead_id)}, at_least=1)
+    assert routed.payload["owner_id"] == "away" and routed.payload["team_id"] == "waiting"
+
+
+async def test_a_lead_from_an_owned_account_goes_to_the_account_owner(routing_stack):
+    stack, _ = routing_stack
+    admin = {"Authorization": f"Bearer {stack.secrets.admin_token}"}
+    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
+        put = await client.put("/accounts/https://www.globex.example/about", json={"owner_id": "key.account"},
+                               headers=admin)
+        assert put.status_code == 200 and put.json()["domain"] == "globex.example"
+        free = await client.put("/accounts/gmail.com", json={"owner_id": "key.account"}, headers=admin)
+        assert free.status_code == 422 and "free-mail" in free.json()["detail"][0]["reason"]
+    lead = scored(f"buyer.{uuid.uuid4().hex[:6]}@eu.globex.example", "load")
+    await produce(stack.kafka_bootstrap, [lead])
+    [routed] = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {str(lead.lead_id)}, at_least=1)
+    assert routed.payload["owner_id"] == "key.account"
+    assert routed.payload["decision"]["via"] == "account_match"
