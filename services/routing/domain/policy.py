@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -45,12 +44,13 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StringConstraints,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails
+
+from shared.reviewed_documents import fail, load_yaml_document, parse_document, problem
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """Weekday keys in ``date.weekday()`` order (Monday is 0)."""
@@ -95,16 +95,6 @@ class PolicyError(ValueError):
     """The policy is not valid; the message lists field paths and reasons."""
 
 
-def _problem(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
-    # the message goes through ctx so that braces in it are not read as a template
-    return InitErrorDetails(type=PydanticCustomError("policy", "{problem}", {"problem": message}),
-                            loc=loc, input=value)
-
-
-def _fail(title: str, problems: list[InitErrorDetails]) -> None:
-    """Raise every problem at once, each at its own field path below the value being validated."""
-    if problems:
-        raise ValidationError.from_exception_data(title, problems)
 
 
 class _Model(BaseModel):
@@ -188,16 +178,16 @@ class WorkingHours(_Model):
         problems = []
         days = {day: getattr(self, day) for day in WEEKDAYS}
         if self.always and any(days.values()):
-            problems.append(_problem((), "is either 'always' or intervals per weekday, not both", None))
+            problems.append(problem((), "is either 'always' or intervals per weekday, not both", None))
         if not self.always and not any(days.values()):
-            problems.append(_problem((), "has no working time on any day; give intervals (e.g. mon: "
+            problems.append(problem((), "has no working time on any day; give intervals (e.g. mon: "
                                          "[[\"09:00\", \"17:00\"]]) or 'always'", None))
         for day, intervals in days.items():
             ordered = sorted(enumerate(intervals), key=lambda pair: pair[1].start)
             for (_, a), (j, b) in pairwise(ordered):
                 if b.start < a.end:
-                    problems.append(_problem((day, j), f"{b} overlaps {a}", str(b)))
-        _fail("WorkingHours", problems)
+                    problems.append(problem((day, j), f"{b} overlaps {a}", str(b)))
+        fail("WorkingHours", problems)
         return self
 
     def day(self, weekday: int) -> tuple[Interval, ...]:
@@ -223,7 +213,7 @@ class OutOfOffice(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> OutOfOffice:
         if self.end < self.start:
-            _fail("OutOfOffice", [_problem(("to",), f"{self.end} is before from ({self.start})", str(self.end))])
+            fail("OutOfOffice", [problem(("to",), f"{self.end} is before from ({self.start})", str(self.end))])
         return self
 
     def covers(self, day: date) -> bool:
@@ -239,7 +229,7 @@ class Capacity(_Model):
     @model_validator(mode="after")
     def _week_holds_a_day(self) -> Capacity:
         if self.per_day is not None and self.per_week is not None and self.per_week < self.per_day:
-            _fail("Capacity", [_problem(("per_week",), f"{self.per_week} is below per_day ({self.per_day})",
+            fail("Capacity", [problem(("per_week",), f"{self.per_week} is below per_day ({self.per_day})",
                                         self.per_week)])
         return self
 
@@ -374,7 +364,7 @@ class Range(_Model):
         if self.gte is None and self.lte is None:
             raise ValueError("needs gte, lte or both")
         if self.gte is not None and self.lte is not None and self.gte > self.lte:
-            _fail("Range", [_problem(("lte",), f"{self.lte:g} is below gte ({self.gte:g})", self.lte)])
+            fail("Range", [problem(("lte",), f"{self.lte:g} is below gte ({self.gte:g})", self.lte)])
         return self
 
     def holds(self, value: float | None) -> bool:
@@ -597,7 +587,7 @@ class RoutingPolicy(_Model):
     @field_validator("free_mail_domains")
     @classmethod
     def _domains_are_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        _fail("free_mail_domains", [_problem((i, ), f"{d!r} is not a domain name (like example.com)", d)
+        fail("free_mail_domains", [problem((i, ), f"{d!r} is not a domain name (like example.com)", d)
                                     for i, d in enumerate(value) if not _DOMAIN.match(d)])
         return value
 
@@ -606,7 +596,7 @@ class RoutingPolicy(_Model):
     @field_validator("owners")
     @classmethod
     def _unique_owner_ids(cls, owners: tuple[Owner, ...]) -> tuple[Owner, ...]:
-        _fail("owners", _repeated(owners, "owners", "id"))
+        fail("owners", _repeated(owners, "owners", "id"))
         return owners
 
     @field_validator("teams")
@@ -619,21 +609,21 @@ class RoutingPolicy(_Model):
             seen: set[str] = set()
             for j, member in enumerate(team.members):
                 if member in seen:
-                    problems.append(_problem((i, "members", j), f"{member!r} is listed twice", member))
+                    problems.append(problem((i, "members", j), f"{member!r} is listed twice", member))
                 seen.add(member)
                 if owner_ids is not None and member not in owner_ids:
-                    problems.append(_problem((i, "members", j), f"unknown owner {member!r}", member))
+                    problems.append(problem((i, "members", j), f"unknown owner {member!r}", member))
             queue_fallback = team.queue.fallback
             if queue_fallback is not None:
                 if queue_fallback.key == ("team", team.id):
-                    problems.append(_problem((i, "queue", "fallback"), "must not be the team itself",
+                    problems.append(problem((i, "queue", "fallback"), "must not be the team itself",
                                              queue_fallback.to_dict()))
                 else:
-                    problem = _unknown_target(queue_fallback, owner_ids, team_ids)
-                    if problem:
-                        problems.append(_problem((i, "queue", "fallback", queue_fallback.kind), problem,
+                    unknown = _unknown_target(queue_fallback, owner_ids, team_ids)
+                    if unknown:
+                        problems.append(problem((i, "queue", "fallback", queue_fallback.kind), unknown,
                                                  queue_fallback.id))
-        _fail("teams", problems)
+        fail("teams", problems)
         return teams
 
     @field_validator("rules")
@@ -642,18 +632,18 @@ class RoutingPolicy(_Model):
         problems = _repeated(rules, "rules", "name")
         owner_ids, team_ids = _ids(info.data.get("owners")), _ids(info.data.get("teams"))
         for i, rule in enumerate(rules):
-            problem = _unknown_target(rule.assign_to, owner_ids, team_ids)
-            if problem:
-                problems.append(_problem((i, "assign_to", rule.assign_to.kind), problem, rule.assign_to.id))
-        _fail("rules", problems)
+            unknown = _unknown_target(rule.assign_to, owner_ids, team_ids)
+            if unknown:
+                problems.append(problem((i, "assign_to", rule.assign_to.kind), unknown, rule.assign_to.id))
+        fail("rules", problems)
         return rules
 
     @field_validator("fallback")
     @classmethod
     def _fallback_exists(cls, fallback: Fallback, info: ValidationInfo) -> Fallback:
         owner_ids, team_ids = _ids(info.data.get("owners")), _ids(info.data.get("teams"))
-        problem = _unknown_target(fallback, owner_ids, team_ids)
-        _fail("fallback", [_problem((fallback.kind,), problem, fallback.id)] if problem else [])
+        unknown = _unknown_target(fallback, owner_ids, team_ids)
+        fail("fallback", [problem((fallback.kind,), unknown, fallback.id)] if unknown else [])
         return fallback
 
     @field_validator("owner_queue")
@@ -661,14 +651,14 @@ class RoutingPolicy(_Model):
     def _owner_queue_fallback_exists(cls, queue: QueueSpec, info: ValidationInfo) -> QueueSpec:
         if queue.fallback is not None:
             owner_ids, team_ids = _ids(info.data.get("owners")), _ids(info.data.get("teams"))
-            problem = _unknown_target(queue.fallback, owner_ids, team_ids)
-            _fail("owner_queue", [_problem(("fallback", queue.fallback.kind), problem, queue.fallback.id)]
-                  if problem else [])
+            unknown = _unknown_target(queue.fallback, owner_ids, team_ids)
+            fail("owner_queue", [problem(("fallback", queue.fallback.kind), unknown, queue.fallback.id)]
+                  if unknown else [])
         return queue
 
     @model_validator(mode="after")
     def _queues_do_not_loop(self) -> RoutingPolicy:
-        _fail("RoutingPolicy", _queue_loops(self.teams, self.fallback.target))
+        fail("RoutingPolicy", _queue_loops(self.teams, self.fallback.target))
         return self
 
     @model_validator(mode="after")
@@ -728,7 +718,7 @@ def _repeated(items: tuple[Any, ...], section: str, key: str) -> list[InitErrorD
     for i, item in enumerate(items):
         value = getattr(item, key)
         if value in seen:
-            problems.append(_problem((i, key), f"{key}s must be unique: {value!r} is already "
+            problems.append(problem((i, key), f"{key}s must be unique: {value!r} is already "
                                                f"{section}.{seen[value]}", value))
         else:
             seen[value] = i
@@ -755,7 +745,7 @@ def _queue_loops(teams: tuple[Team, ...], policy_fallback: Target) -> list[InitE
         path, current = [team.id], next_of(team)
         while current is not None and current.kind == "team" and current.id in by_id:
             if current.id == team.id:
-                problems.append(_problem(("teams", i, "queue", "fallback"),
+                problems.append(problem(("teams", i, "queue", "fallback"),
                                          f"queue fallbacks go round in a loop: {' -> '.join(path + [team.id])}",
                                          team.queue.fallback.to_dict() if team.queue.fallback else None))
                 break
@@ -766,30 +756,13 @@ def _queue_loops(teams: tuple[Team, ...], policy_fallback: Target) -> list[InitE
     return problems
 
 
-def describe_errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors()
-    )
-
-
 def parse_policy(data: Any, origin: str = "routing policy") -> RoutingPolicy:
-    """Validate a policy given as plain data (a parsed YAML or JSON document)."""
-    try:
-        return RoutingPolicy.model_validate(data)
-    except ValidationError as exc:
-        raise PolicyError(f"{origin} is invalid: {describe_errors(exc)}") from None
+    """Validate plain data (a parsed YAML or JSON document); PolicyError names every problem."""
+    return parse_document(RoutingPolicy, data, origin, PolicyError)
 
 
 def load_policy(path: Path | str) -> RoutingPolicy:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(f"{path} cannot be read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path} is not valid YAML: {exc}") from None
-    return parse_policy(data, origin=str(path))
+    return load_yaml_document(RoutingPolicy, path, PolicyError)
 
 
 __all__ = [
@@ -814,7 +787,6 @@ __all__ = [
     "Team",
     "When",
     "WorkingHours",
-    "describe_errors",
     "grade_matches",
     "load_policy",
     "parse_policy",

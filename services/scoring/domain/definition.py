@@ -15,19 +15,19 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StrictInt,
     StringConstraints,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails
+
+from shared.reviewed_documents import fail, load_yaml_document, parse_document, problem
 
 Op = Literal[
     "equals", "one_of", "between", "gte", "lte", "contains_any", "pattern", "present", "missing",
@@ -50,16 +50,6 @@ class DefinitionError(ValueError):
     """The definition file is not valid; the message lists field paths and reasons."""
 
 
-def _problem(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:
-    # the message goes through ctx so that braces in it (regexes) are not read as a template
-    return InitErrorDetails(type=PydanticCustomError("definition", "{problem}", {"problem": message}),
-                            loc=loc, input=value)
-
-
-def _fail(title: str, problems: list[InitErrorDetails]) -> None:
-    """Raise every problem at once, each at its own field path below the model being validated."""
-    if problems:
-        raise ValidationError.from_exception_data(title, problems)
 
 
 class _Model(BaseModel):
@@ -73,7 +63,7 @@ class Thresholds(_Model):
     @model_validator(mode="after")
     def _fast_track_is_above_mql(self) -> Thresholds:
         if self.fast_track < self.mql:
-            _fail("Thresholds", [_problem(("fast_track",), f"must be >= mql ({self.mql}), got {self.fast_track}",
+            fail("Thresholds", [problem(("fast_track",), f"must be >= mql ({self.mql}), got {self.fast_track}",
                                           self.fast_track)])
         return self
 
@@ -97,14 +87,14 @@ class Grades(_Model):
             table: dict[str, int] = getattr(self, name)
             missing = [k for k in keys if k not in table]
             if missing:
-                problems.append(_problem((name,), f"needs a threshold for each of {', '.join(keys)} "
+                problems.append(problem((name,), f"needs a threshold for each of {', '.join(keys)} "
                                                   f"(missing {', '.join(missing)})", table))
                 continue
             values = [table[k] for k in keys]
             if any(a <= b for a, b in pairwise(values)):
                 shown = " > ".join(f"{k} ({table[k]})" for k in keys)
-                problems.append(_problem((name,), f"must be strictly decreasing: {shown} does not hold", table))
-        _fail("Grades", problems)
+                problems.append(problem((name,), f"must be strictly decreasing: {shown} does not hold", table))
+        fail("Grades", problems)
         return self
 
     def fit_grade(self, fit: int) -> str:
@@ -134,9 +124,9 @@ class FitRule(_Model):
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> FitRule:
-        problem = _value_problem(self.op, self.value)
-        if problem:
-            _fail("FitRule", [_problem(("value",), problem, self.value)])
+        reason = _value_problem(self.op, self.value)
+        if reason:
+            fail("FitRule", [problem(("value",), reason, self.value)])
         return self
 
 
@@ -188,7 +178,7 @@ class Decay(_Model):
     @model_validator(mode="after")
     def _exactly_one(self) -> Decay:
         if (self.half_life_days is None) == (self.max_age_days is None):
-            _fail("Decay", [_problem((), "needs either half_life_days or max_age_days, not both and not neither",
+            fail("Decay", [problem((), "needs either half_life_days or max_age_days, not both and not neither",
                                      self.model_dump())])
         return self
 
@@ -233,12 +223,12 @@ class LeadDefinition(_Model):
         problems = []
         for name, domains in value.items():
             if not domains:
-                problems.append(_problem((name,), "needs at least one domain", domains))
+                problems.append(problem((name,), "needs at least one domain", domains))
             for i, domain in enumerate(domains):
                 if not _DOMAIN.match(domain):
-                    problems.append(_problem((name, i), f"{domain!r} is not a domain name (like example.com)",
+                    problems.append(problem((name, i), f"{domain!r} is not a domain name (like example.com)",
                                              domain))
-        _fail("email_domain_classes", problems)
+        fail("email_domain_classes", problems)
         return value
 
     # Cross-references are field validators (not one model validator) so that they run, and
@@ -252,9 +242,9 @@ class LeadDefinition(_Model):
         for i, rule in enumerate(rules):
             if classes is not None and rule.op == "email_domain_class" and rule.value not in classes:
                 known = ", ".join(classes) or "none"
-                problems.append(_problem((i, "value"), f"unknown email domain class {rule.value!r} "
+                problems.append(problem((i, "value"), f"unknown email domain class {rule.value!r} "
                                                        f"(email_domain_classes defines: {known})", rule.value))
-        _fail("fit_rules", problems)
+        fail("fit_rules", problems)
         return rules
 
     @field_validator("engagement_rules")
@@ -266,12 +256,12 @@ class LeadDefinition(_Model):
         counted: dict[str, str] = {}
         for i, rule in enumerate(rules):
             if rule.activity in counted:
-                problems.append(_problem((i, "activity"),
+                problems.append(problem((i, "activity"),
                                          f"activity {rule.activity!r} is already counted by {counted[rule.activity]}",
                                          rule.activity))
             else:
                 counted[rule.activity] = f"engagement_rules.{i} ({rule.name})"
-        _fail("engagement_rules", problems)
+        fail("engagement_rules", problems)
         return rules
 
     @property
@@ -287,32 +277,17 @@ def _repeated_names(rules: tuple[FitRule, ...] | tuple[EngagementRule, ...], sec
     problems = []
     for i, rule in enumerate(rules):
         if rule.name in seen:
-            problems.append(_problem((i, "name"), f"rule names must be unique: {rule.name!r} is already "
+            problems.append(problem((i, "name"), f"rule names must be unique: {rule.name!r} is already "
                                                   f"{seen[rule.name]}", rule.name))
         else:
             seen[rule.name] = f"{section}.{i}"
     return problems
 
 
-def describe_errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in exc.errors()
-    )
-
-
 def parse_definition(data: Any, origin: str = "lead definition") -> LeadDefinition:
-    try:
-        return LeadDefinition.model_validate(data)
-    except ValidationError as exc:
-        raise DefinitionError(f"{origin} is invalid: {describe_errors(exc)}") from None
+    """Validate plain data (a parsed YAML or JSON document); DefinitionError names every problem."""
+    return parse_document(LeadDefinition, data, origin, DefinitionError)
 
 
-def load_definition(path: Path) -> LeadDefinition:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise DefinitionError(f"{path} cannot be read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise DefinitionError(f"{path} is not valid YAML: {exc}") from None
-    return parse_definition(data, origin=str(path))
+def load_definition(path: Path | str) -> LeadDefinition:
+    return load_yaml_document(LeadDefinition, path, DefinitionError)
