@@ -348,3 +348,37 @@ async def test_a_lead_from_an_owned_account_goes_to_the_account_owner(routing_st
     [routed] = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {str(lead.lead_id)}, at_least=1)
     assert routed.payload["owner_id"] == "key.account"
     assert routed.payload["decision"]["via"] == "account_match"
+
+
+async def test_owners_and_teams_change_through_the_api_and_preview_one_lead(routing_stack):
+    stack, _ = routing_stack
+    admin = {"Authorization": f"Bearer {stack.secrets.admin_token}"}
+    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
+        created = await client.post("/owners", headers=admin, json={
+            "id": "newbie", "name": "New Starter", "email": "newbie@example.com", "timezone": "Europe/Berlin",
+            "working_hours": "always", "capacity": {"per_day": 5}})
+        assert created.status_code == 201, created.text
+        team = await client.post("/teams", headers=admin, json={
+            "id": "fresh", "name": "Fresh", "members": ["newbie"], "strategy": "least_loaded"})
+        assert team.status_code == 201, team.text
+        changed = await client.patch("/owners/newbie", headers=admin, json={"weight": 4, "capacity": {"per_day": 9}})
+        assert changed.status_code == 200
+        assert changed.json()["owner"]["weight"] == 4 and changed.json()["owner"]["capacity"]["per_day"] == 9
+        duplicate = await client.post("/owners", headers=admin, json={"id": "newbie", "name": "X", "email": "x@x.io"})
+        assert duplicate.status_code == 409
+        unknown_member = await client.patch("/teams/fresh", headers=admin, json={"members": ["ghost"]})
+        assert unknown_member.status_code == 422 and "ghost" in unknown_member.text
+
+        published = [v["version"] for v in (await client.get("/policies")).json()]
+        assert published[0] == changed.json()["policy_version"] and len(published) >= 4
+
+        policy = (await client.get("/policy")).json()
+        policy["rules"].insert(0, {"name": "fresh_rule", "when": {"source": ["fresh-test"]},
+                                   "assign_to": {"team": "fresh"}})
+        policy["version"] = "with-fresh-rule"
+        assert (await client.post("/policies", headers=admin, json=policy)).status_code == 201
+        preview = (await client.post("/preview", json={"email": "p@corp.example", "source": "fresh-test",
+                                                       "score": 80, "grade": "A2"})).json()
+        assert (preview["outcome"], preview["owner_id"], preview["rule"]) == ("assigned", "newbie", "fresh_rule")
+        assert preview["policy_version"] == "with-fresh-rule"
+        assert not await query(stack.database_url, "SELECT 1 FROM routing.assignments WHERE owner_id = 'newbie'")
