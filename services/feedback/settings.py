@@ -1,6 +1,10 @@
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from services.feedback.domain.stages import (
+    DEFAULT_LOSS_REASONS,
+    DEFAULT_REJECTION_REASONS,
+)
 from shared.settings import ServiceSettings
 
 
@@ -10,6 +14,8 @@ class FeedbackSettings(ServiceSettings):
     webhook_secret: SecretStr | None = Field(None, description="current CRM webhook signing secret")
     webhook_previous_secret: SecretStr | None = Field(None, description="accepted too, while rotating")
     webhook_tolerance_s: int = Field(300, gt=0)
+    rejection_reasons: tuple[str, ...] = Field(DEFAULT_REJECTION_REASONS, description="the agreed vocabulary")
+    loss_reasons: tuple[str, ...] = Field(DEFAULT_LOSS_REASONS)
 
     def webhook_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.webhook_secret, self.webhook_previous_secret) if s]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -122,6 +122,7 @@ class Outcome(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     RECYCLED = "recycled"
+    CONVERTED = "converted"  # to an opportunity
     WON = "won"
     LOST = "lost"
 
@@ -137,6 +138,8 @@ class OutcomeRecorded(Payload):
     currency: str | None = None
     crm_delivery_id: str | None = None
     owner_id: str | None = None
+    nurture_track: str | None = None
+    retry_after: date | None = None
 
 
 class DeadLetter(BaseModel):

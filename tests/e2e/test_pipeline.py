@@ -173,3 +173,21 @@ def test_the_callers_correlation_id_follows_the_lead_through_every_service(intak
     assert response.headers["X-Correlation-Id"] == "crm-sync-42"
     story = wait_for_event(feedback, response.json()["lead_id"], "lead.routed")
     assert {e["correlation_id"] for e in story["events"]} == {"crm-sync-42"}
+
+
+def test_an_opportunity_is_won_with_its_amount_and_a_bad_reason_is_refused(stack, intake, feedback, email):
+    secret = stack.secrets.crm_webhook_secret
+    lead_id = post_lead(intake, email, QUALIFIED)["lead_id"]
+    wait_for_event(feedback, lead_id, "lead.routed")
+    vague = send_outcome(feedback, secret, lead_id, "rejected", reason="not great")
+    assert vague.status_code == 422 and vague.json()["detail"][0]["field"] == "reason"
+    assert send_outcome(feedback, secret, lead_id, "accepted").status_code == 202
+    assert send_outcome(feedback, secret, lead_id, "converted").status_code == 202
+    no_amount = send_outcome(feedback, secret, lead_id, "won")
+    assert no_amount.status_code == 422
+    won = send_outcome(feedback, secret, lead_id, "won", amount="12500.00", currency="EUR")
+    assert won.status_code == 202 and won.json()["stage"] == "won"
+    story = wait_for_event(feedback, lead_id, "lead.outcome", count=3)
+    outcomes = [e["payload"] for e in story["events"] if e["type"] == "lead.outcome"]
+    assert [o["outcome"] for o in outcomes] == ["accepted", "converted", "won"]
+    assert outcomes[-1]["amount"] == "12500.00" and outcomes[-1]["currency"] == "EUR"

@@ -49,3 +49,26 @@ def test_allowed_transitions(stage, outcome, expected):
 def test_refused_transitions_name_the_stage(stage, outcome):
     with pytest.raises(TransitionRefused, match=f"stage '{stage}'"):
         next_stage(stage, outcome)
+
+
+def test_an_opportunity_can_be_won_or_lost_but_only_after_acceptance():
+    assert next_stage("accepted", Outcome.CONVERTED) == "opportunity"
+    assert next_stage("opportunity", Outcome.WON) == "won"
+    assert next_stage("opportunity", Outcome.LOST) == "lost"
+    with pytest.raises(TransitionRefused):
+        next_stage("routed", Outcome.CONVERTED)
+
+
+def test_outcomes_must_be_whole_and_use_the_agreed_vocabulary():
+    from services.feedback.domain.stages import outcome_problems
+    vocab = dict(rejection_reasons=("no_budget", "student"), loss_reasons=("price",))
+    assert outcome_problems(Outcome.REJECTED, reason="no_budget", amount=None, currency=None, **vocab) == []
+    assert [p["field"] for p in outcome_problems(Outcome.REJECTED, reason="meh", amount=None, currency=None,
+                                                 **vocab)] == ["reason"]
+    assert "no_budget, student" in outcome_problems(Outcome.REJECTED, reason=None, amount=None, currency=None,
+                                                    **vocab)[0]["reason"]
+    assert [p["field"] for p in outcome_problems(Outcome.WON, reason=None, amount=None, currency=None,
+                                                 **vocab)] == ["amount", "currency"]
+    assert outcome_problems(Outcome.LOST, reason="price", amount=None, currency=None, **vocab) == []
+    assert [p["field"] for p in outcome_problems(Outcome.RECYCLED, reason="", amount=None, currency=None,
+                                                 **vocab)] == ["reason"]

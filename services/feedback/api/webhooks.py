@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import date
 from decimal import Decimal
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -12,7 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.feedback.domain.stages import TransitionRefused, next_stage
+from services.feedback.domain.stages import (
+    TransitionRefused,
+    next_stage,
+    outcome_problems,
+)
 from services.feedback.settings import FeedbackSettings
 from services.feedback.tables import lead_stages, outcomes
 from shared.db.engine import unit_of_work
@@ -36,6 +41,8 @@ class CrmOutcome(BaseModel):
     reason: str | None = Field(None, max_length=200)
     amount: Decimal | None = Field(None, ge=0)
     currency: str | None = Field(None, min_length=3, max_length=3)
+    nurture_track: str | None = Field(None, max_length=100, description="recycled: the nurture programme")
+    retry_after: date | None = Field(None, description="recycled: not before this date")
 
     @model_validator(mode="after")
     def _identified(self) -> CrmOutcome:
@@ -63,6 +70,11 @@ async def crm_outcome(request: Request) -> dict:
     except ValidationError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=field_errors(exc)) from None
 
+    problems = outcome_problems(outcome.outcome, reason=outcome.reason, amount=outcome.amount,
+                                currency=outcome.currency, rejection_reasons=settings.rejection_reasons,
+                                loss_reasons=settings.loss_reasons)
+    if problems:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=problems)
     lead_id = outcome.resolved_lead_id()
     async with unit_of_work(runtime.sessions) as session:
         seen = (await session.execute(
@@ -95,7 +107,7 @@ async def crm_outcome(request: Request) -> dict:
             payload=OutcomeRecorded(
                 email=lead.email, outcome=outcome.outcome, cycle=lead.cycle, reason=outcome.reason,
                 amount=outcome.amount, currency=outcome.currency, crm_delivery_id=outcome.delivery_id,
-                owner_id=lead.owner_id,
+                owner_id=lead.owner_id, nurture_track=outcome.nurture_track, retry_after=outcome.retry_after,
             ).model_dump(mode="json"),
         )
         emitted = [recorded]
