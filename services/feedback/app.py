@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from services.feedback.api.reports import router as reports_router
 from services.feedback.api.timeline import router as timeline_router
 from services.feedback.api.webhooks import router as webhook_router
 from services.feedback.handlers import record_events
@@ -29,4 +30,5 @@ def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(webhook_router)
     app.include_router(timeline_router)
+    app.include_router(reports_router)
     return app

@@ -16,6 +16,8 @@ class FeedbackSettings(ServiceSettings):
     webhook_tolerance_s: int = Field(300, gt=0)
     rejection_reasons: tuple[str, ...] = Field(DEFAULT_REJECTION_REASONS, description="the agreed vocabulary")
     loss_reasons: tuple[str, ...] = Field(DEFAULT_LOSS_REASONS)
+    marketing_mql_promise_per_30_days: int | None = Field(
+        None, ge=0, description="MQLs marketing promised per 30 days; reports scale it to their period")
 
     def webhook_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in (self.webhook_secret, self.webhook_previous_secret) if s]
