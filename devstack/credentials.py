@@ -19,6 +19,7 @@ INTAKE_SOURCES = ("web-form", "marketing-automation")
 class StackSecrets:
     intake_api_keys: dict[str, str]  # source -> API key
     crm_webhook_secret: str
+    hubspot_client_secret: str  # stands in for a HubSpot app's client secret
     admin_token: str  # RevOps: publish lead definitions and routing policies
 
 
@@ -35,6 +36,7 @@ def load_or_create(path: Path) -> StackSecrets:
     result = StackSecrets(
         intake_api_keys=keys,
         crm_webhook_secret=stored.get("crm_webhook_secret") or _token(),
+        hubspot_client_secret=stored.get("hubspot_client_secret") or _token(),
         admin_token=stored.get("admin_token") or _token(),
     )
     if asdict(result) != stored:

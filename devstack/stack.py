@@ -149,6 +149,8 @@ class Stack:
             env[prefix + "CONFIG_DIR"] = str(self.config.config_dir)
         env["HANDOFF_INTAKE_API_KEYS"] = json.dumps(self.secrets.intake_api_keys)
         env["HANDOFF_FEEDBACK_WEBHOOK_SECRET"] = self.secrets.crm_webhook_secret
+        env["HANDOFF_FEEDBACK_HUBSPOT_CLIENT_SECRET"] = self.secrets.hubspot_client_secret
+        env["HANDOFF_FEEDBACK_ADMIN_TOKEN"] = self.secrets.admin_token
         env["HANDOFF_SCORING_ADMIN_TOKEN"] = self.secrets.admin_token
         env["HANDOFF_ROUTING_ADMIN_TOKEN"] = self.secrets.admin_token
         env.update(self.config.service_env.get(service, {}))

@@ -1,10 +1,14 @@
-"""Composition root of feedback: CRM outcomes in, recycling out, the lead's timeline."""
+"""Composition root of feedback: CRM outcomes in (generic and HubSpot), recycling out,
+the lead's timeline, reports, and the outcomes parked for review."""
 
 from fastapi import FastAPI
 
+from services.feedback.api.hubspot import router as hubspot_router
+from services.feedback.api.parked import router as parked_router
 from services.feedback.api.reports import router as reports_router
 from services.feedback.api.timeline import router as timeline_router
 from services.feedback.api.webhooks import router as webhook_router
+from services.feedback.domain.hubspot import load_mapping
 from services.feedback.handlers import record_events
 from services.feedback.settings import FeedbackSettings
 from services.feedback.tables import metadata
@@ -19,6 +23,7 @@ TIMELINE_TOPICS = tuple(t.name for t in topics.ALL_TOPICS if t is not topics.DEA
 
 def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
     settings = settings or FeedbackSettings()
+    hubspot_mapping = load_mapping(settings.hubspot_mapping_path())  # a bad file stops the start, saying why
     consumers = [ConsumerSpec(name="timeline", topics=TIMELINE_TOPICS, handler=record_events)]
     app = build_app(
         "feedback",
@@ -28,7 +33,10 @@ def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
         log_level=settings.log_level,
     )
     install_error_handlers(app)
+    app.state.hubspot_mapping = hubspot_mapping
     app.include_router(webhook_router)
     app.include_router(timeline_router)
     app.include_router(reports_router)
+    app.include_router(hubspot_router)
+    app.include_router(parked_router)
     return app

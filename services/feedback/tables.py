@@ -1,4 +1,5 @@
-"""Feedback's tables: the lead's stage, the outcomes sales reported, the timeline."""
+"""Feedback's tables: the lead's stage, the outcomes sales reported, the timeline,
+the CRM contacts linked to leads, and the outcomes parked for review."""
 
 from sqlalchemy import (
     BigInteger,
@@ -8,6 +9,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Text,
     Table,
     func,
 )
@@ -56,4 +58,30 @@ timeline = Table(
     Column("correlation_id", String(100), nullable=False),
     Column("causation_id", UUID(as_uuid=True), nullable=True),
     Column("payload", JSONB, nullable=False),
+)
+
+crm_contacts = Table(
+    "crm_contacts",
+    metadata,
+    Column("contact_ref", String(100), primary_key=True, comment="e.g. hubspot:<portal>:<object id>"),
+    Column("lead_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("email", String(320), nullable=False),
+    Column("linked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+parked_outcomes = Table(
+    "parked_outcomes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("delivery_id", String(200), nullable=False, unique=True),
+    Column("source", String(30), nullable=False),
+    Column("contact_ref", String(100), nullable=True, index=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=True),
+    Column("outcome", JSONB, nullable=False, comment="what the CRM sent, as understood"),
+    Column("problem", Text, nullable=False),
+    Column("status", String(20), nullable=False, server_default="parked"),
+    Column("parked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("resolved_by", String(100), nullable=True),
+    Column("note", Text, nullable=True),
 )

@@ -437,3 +437,19 @@ def test_total_matches_the_oracle_for_any_history(cycles):
     assert_figures(r.total, in_period(cycles))
     rates = [v for v in r.total.conversion.values() if v is not None]
     assert all(v >= 0 for v in rates)
+
+
+def test_grouping_by_month_and_iso_week_uses_the_capture_time_in_utc():
+    from datetime import timezone
+    def captured(at: datetime, lead: str) -> LeadCycle:
+        return LeadCycle(lead_id=lead, cycle=1, source="web", campaign=None, owner_id=None, captured_at=at)
+    cycles = [
+        captured(datetime(2025, 2, 28, 23, 30, tzinfo=UTC), "a"),                   # Friday of ISO week 9
+        captured(datetime(2025, 3, 1, 0, 30, tzinfo=timezone(timedelta(hours=2))), "b"),  # still 28 Feb in UTC
+        captured(datetime(2025, 3, 3, 9, 0, tzinfo=UTC), "c"),                      # Monday: ISO week 10
+    ]
+    start, end = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)
+    by_month = funnel_report(cycles, period_start=start, period_end=end, now=NOW, group_by="month")
+    assert [(g.key, g.figures.leads) for g in by_month.groups] == [("2025-02", 2), ("2025-03", 1)]
+    by_week = funnel_report(cycles, period_start=start, period_end=end, now=NOW, group_by="week")
+    assert [(g.key, g.figures.leads) for g in by_week.groups] == [("2025-W09", 2), ("2025-W10", 1)]

@@ -55,7 +55,7 @@ def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
 @router.get("/reports/funnel")
 async def funnel(request: Request, start: datetime | None = Query(None, description="default: 30 days ago"),
                  end: datetime | None = Query(None, description="default: now"),
-                 group_by: Literal["source", "campaign", "owner"] | None = None,
+                 group_by: Literal["source", "campaign", "owner", "week", "month"] | None = None,
                  currency: str = Query("EUR", min_length=3, max_length=3),
                  format: Literal["json", "csv"] = "json"):
     """Leads, MQLs, accepted, rejected by reason, recycled, opportunities, won and revenue;

@@ -39,8 +39,9 @@ Choices (the API and the CSV export rely on them):
   mqls in the period, ratio = delivered / promised (4 decimals), ``met`` when
   delivered >= promised. No promise: no marketing figures. A promise of 0 is met,
   with no ratio.
-- Groups: ``group_by`` is ``"source"``, ``"campaign"``, ``"owner"`` (owner_id) or
-  ``None`` (total only). A cycle without the attribute is grouped under key ``None``
+- Groups: ``group_by`` is ``"source"``, ``"campaign"``, ``"owner"`` (owner_id),
+  ``"week"`` (ISO week of capture, UTC, ``2026-W47``), ``"month"`` (month of capture,
+  UTC, ``2026-11``) or ``None`` (total only). A cycle without the attribute is grouped under key ``None``
   (``"(none)"`` in the CSV). Groups are sorted by key, ``None`` last.
 - All datetimes are expected timezone-aware (UTC).
 """
@@ -51,11 +52,12 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-GroupBy = Literal["source", "campaign", "owner"]
+GroupBy = Literal["source", "campaign", "owner", "week", "month"]
+GROUP_BYS: tuple[str, ...] = ("source", "campaign", "owner", "week", "month")
 RATE_PLACES = Decimal("0.0001")
 UNSPECIFIED_REASON = "unspecified"
 UNKNOWN_CURRENCY = "UNKNOWN"
@@ -269,8 +271,8 @@ def funnel_report(
 ) -> Report:
     if period_end <= period_start:
         raise ValueError("period_end must be after period_start")
-    if group_by not in (None, "source", "campaign", "owner"):
-        raise ValueError(f"group_by must be source, campaign, owner or None, not {group_by!r}")
+    if group_by is not None and group_by not in GROUP_BYS:
+        raise ValueError(f"group_by must be one of {', '.join(GROUP_BYS)} or None, not {group_by!r}")
     if marketing_promise is not None and marketing_promise < 0:
         raise ValueError("marketing_promise cannot be negative")
     currency = currency.upper()
@@ -278,10 +280,9 @@ def funnel_report(
 
     groups: list[Group] = []
     if group_by is not None:
-        attr = "owner_id" if group_by == "owner" else group_by
         buckets: dict[str | None, list[LeadCycle]] = defaultdict(list)
         for c in in_period:
-            buckets[getattr(c, attr)].append(c)
+            buckets[group_key(c, group_by)].append(c)
         keys = sorted(buckets, key=lambda k: (k is None, k or ""))
         groups = [Group(k, _figures(buckets[k], now=now, currency=currency)) for k in keys]
 
@@ -295,6 +296,15 @@ def funnel_report(
             met=total.mqls >= marketing_promise,
         )
     return Report(period_start, period_end, now, group_by, currency, groups, total, marketing)
+
+
+def group_key(cycle: LeadCycle, group_by: GroupBy) -> str | None:
+    if group_by == "month":
+        return cycle.captured_at.astimezone(UTC).strftime("%Y-%m")
+    if group_by == "week":
+        year, week, _ = cycle.captured_at.astimezone(UTC).isocalendar()
+        return f"{year}-W{week:02d}"
+    return getattr(cycle, "owner_id" if group_by == "owner" else group_by)
 
 
 def rate(numerator: int, denominator: int) -> Decimal | None:
