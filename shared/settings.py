@@ -22,5 +22,7 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(3, ge=1, description="tries before a record is dead-lettered")
     consumer_retry_backoff_s: float = Field(0.2, ge=0)
     outbox_idle_interval_s: float = Field(0.5, gt=0)
+    metrics_lag_interval_s: float = Field(
+        5.0, gt=0, description="how often consumer lag and the outbox backlog are refreshed for /metrics")
     admin_token: SecretStr | None = Field(
         None, description="bearer token for RevOps changes (definitions, policies, owners); unset: disabled")

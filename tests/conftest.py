@@ -15,7 +15,8 @@ import pytest
 
 from devstack.stack import Stack, StackConfig
 
-FAST_RETRIES = {"CONSUMER_RETRY_BACKOFF_S": "0.05", "OUTBOX_IDLE_INTERVAL_S": "0.2"}
+FAST_RETRIES = {"CONSUMER_RETRY_BACKOFF_S": "0.05", "OUTBOX_IDLE_INTERVAL_S": "0.2",
+                "METRICS_LAG_INTERVAL_S": "1"}
 
 
 @pytest.fixture(scope="session")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import get_args
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.routing.domain.sla import breach_action, working_deadline
+from services.routing.domain.sla import BreachAction, breach_action, working_deadline
 from services.routing.router import (
     Router,
     RoutingView,
@@ -27,9 +28,16 @@ from services.routing.tables import assignments, decisions, queued
 from shared.db.engine import unit_of_work
 from shared.events.envelope import Envelope, utcnow
 from shared.events.payloads import SlaBreached
+from shared.observability.metrics import SLA_BREACHES
 from shared.outbox.writer import Outbox
 
 log = logging.getLogger(__name__)
+
+SLA_BREACHED = "lead.sla_breached"
+NO_ONE_TO_REASSIGN = "no_one_to_reassign"  # a reassignment was due but nobody was eligible
+SLA_ACTIONS = (*get_args(BreachAction), NO_ONE_TO_REASSIGN)
+for _action in SLA_ACTIONS:
+    SLA_BREACHES.labels(_action)  # every action shows from the start, at 0
 
 
 class RoutingClock:
@@ -62,6 +70,7 @@ class RoutingClock:
             view = await self._router.view(session, now)
             emitted = await self._drain_queues(session, now, view) + await self._enforce_sla(session, now, view)
             await self._outbox.emit(session, emitted)
+        count_breaches(emitted)  # the tick committed: its breaches happened
         if emitted:
             self._on_emitted()
         return len(emitted)
@@ -114,13 +123,13 @@ class RoutingClock:
                     rerouted = await self._router.apply(session, decision, lead, kind="reassigned", cause=None,
                                                         reassigned_from=row.owner_id, view=view)
                 else:
-                    action = "no_one_to_reassign"
+                    action = NO_ONE_TO_REASSIGN
                     await session.execute(assignments.update().where(assignments.c.id == row.id)
                                           .values(sla_due_at=None))
             else:
                 await session.execute(assignments.update().where(assignments.c.id == row.id).values(sla_due_at=None))
             emitted.append(Envelope(
-                type="lead.sla_breached", lead_id=row.lead_id, producer="routing",
+                type=SLA_BREACHED, lead_id=row.lead_id, producer="routing",
                 correlation_id=lead.correlation_id or str(row.lead_id),
                 payload=SlaBreached(email=lead.email, cycle=row.cycle, owner_id=row.owner_id,
                                     due_at=row.sla_due_at, breaches=row.reassignments + 1,
@@ -129,6 +138,12 @@ class RoutingClock:
             if rerouted is not None:
                 emitted.append(rerouted)
         return emitted
+
+
+def count_breaches(emitted: Sequence[Envelope]) -> None:
+    for envelope in emitted:
+        if envelope.type == SLA_BREACHED:
+            SLA_BREACHES.labels(envelope.payload["action"]).inc()
 
 
 def _target_of(row) -> dict[str, str]:

@@ -7,12 +7,16 @@ that keeps failing is retried a bounded number of times and then dead-lettered
 with its error. Records that cannot even be decoded go to the dead-letter topic
 at once. Infrastructure failures (database or broker unreachable) are not the
 record's fault: the batch is retried until they pass, and nothing is skipped.
+
+Metrics (``shared/observability/metrics.py``) are counted only once a step finished:
+records consumed after the offset commit, dead letters after Kafka acknowledged them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,6 +42,7 @@ from shared.db.idempotency import claim_new
 from shared.events.codec import Event, UndecodableEvent, decode
 from shared.kafka.dead_letters import dead_letter_for
 from shared.kafka.producer import OutgoingRecord, send_all
+from shared.observability import metrics
 from shared.observability.correlation import correlation
 
 log = logging.getLogger(__name__)
@@ -90,6 +95,7 @@ class EventConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self.processed_count = 0
         self.dead_lettered_count = 0
+        self._lag_series = metrics.LagSeries(self.group_id)
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -108,6 +114,7 @@ class EventConsumer:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+        self._lag_series.clear()
 
     async def run(self) -> None:
         assert self._consumer is not None, "start() first"
@@ -119,6 +126,7 @@ class EventConsumer:
                 await self._handle_poll(batch)
 
     async def _handle_poll(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        started = time.perf_counter()
         records = [record for partition_records in batch.values() for record in partition_records]
         decoded: list[tuple[ConsumerRecord, Event]] = []
         poison: list[OutgoingRecord] = []
@@ -131,6 +139,17 @@ class EventConsumer:
                 poison.append(dead_letter_for(record, error=exc, group=self.group_id, attempts=1))
         await self._until_infrastructure_answers(self._apply_batch, decoded, poison)
         await self._commit({tp: recs[-1].offset + 1 for tp, recs in batch.items()})
+        self._observe_batch(records, time.perf_counter() - started)
+
+    def _observe_batch(self, records: Sequence[ConsumerRecord], seconds: float) -> None:
+        try:
+            metrics.count_by_topic(metrics.EVENTS_CONSUMED, (r.topic for r in records), self.group_id)
+            metrics.BATCH_PROCESSING.labels(self.group_id).observe(seconds)
+            per_event = metrics.EVENT_PROCESSING.labels(self.group_id)
+            for _ in records:
+                per_event.observe(seconds / len(records))
+        except Exception:  # metrics never stop the loop
+            log.warning("could not count a finished batch", exc_info=True)
 
     async def _until_infrastructure_answers(self, step, *args) -> None:
         delay = self._retry_backoff_s
@@ -158,6 +177,9 @@ class EventConsumer:
         if poison:
             await send_all(self._producer, poison)
             self.dead_lettered_count += len(poison)
+            metrics.count_by_topic(metrics.EVENTS_PRODUCED, (letter.topic for letter in poison))
+            metrics.count_by_topic(metrics.DEAD_LETTERS, (_original_topic(letter) for letter in poison),
+                                   self.group_id)
 
     async def _apply(self, events: Sequence[Event]) -> None:
         if not events:
@@ -193,6 +215,30 @@ class EventConsumer:
                       extra={"event_id": str(event.envelope.event_id), "topic": record.topic})
             return dead_letter_for(record, error=error, group=self.group_id, attempts=self._max_attempts)
 
+    async def lag(self) -> dict[TopicPartition, int]:
+        """Per assigned partition: end offset minus the group's committed offset.
+
+        Asks the broker (``end_offsets``, ``committed``; ``beginning_offsets`` where the group
+        never committed), so it may wait on a rebalance: callers bound it with a timeout.
+        """
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        assigned = sorted(consumer.assignment())
+        if not assigned:
+            return {}
+        end = await consumer.end_offsets(assigned)
+        committed = dict(zip(assigned, await asyncio.gather(*(consumer.committed(tp) for tp in assigned)),
+                             strict=True))
+        never = [tp for tp, offset in committed.items() if offset is None]
+        beginning = await consumer.beginning_offsets(never) if never else {}
+        return {tp: metrics.partition_lag(end[tp], committed[tp], beginning.get(tp, 0))
+                for tp in assigned if tp in end}
+
+    async def refresh_lag_metric(self) -> None:
+        lags = await self.lag()
+        self._lag_series.update({(tp.topic, tp.partition): n for tp, n in lags.items()})
+
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
         try:
@@ -203,3 +249,8 @@ class EventConsumer:
                         "these records and the processed-events record makes that harmless")
             return
         self._on_committed()
+
+
+def _original_topic(letter: OutgoingRecord) -> str:
+    """Dead letters carry the topic they came from in a header (``dead_letter_for``)."""
+    return dict(letter.headers).get("original_topic", b"unknown").decode(errors="replace")

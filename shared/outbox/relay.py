@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.engine import unit_of_work
 from shared.kafka.producer import OutgoingRecord, send_all
+from shared.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class OutboxRelay:
                     for row in rows
                 ),
             )
+            # acknowledged by Kafka: counted even if the delete below fails and they go again
+            metrics.count_by_topic(metrics.EVENTS_PRODUCED, (row.topic for row in rows))
             await session.execute(delete(t).where(t.c.id.in_([row.id for row in rows])))
         self.published += len(rows)
         return len(rows)

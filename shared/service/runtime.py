@@ -14,6 +14,7 @@ from shared.db.engine import database_answers, make_engine, make_sessionmaker
 from shared.db.metadata import outbox_table, processed_events_table
 from shared.kafka.consumer import ConsumerSpec, EventConsumer
 from shared.kafka.producer import broker_answers, make_producer
+from shared.observability import metrics
 from shared.outbox.relay import OutboxRelay
 from shared.outbox.writer import Outbox
 from shared.settings import ServiceSettings
@@ -71,7 +72,8 @@ class ServiceRuntime:
             await step()
         for consumer in self.consumers:
             await consumer.start()
-        self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.service}.outbox-relay")]
+        self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.service}.outbox-relay"),
+                       asyncio.create_task(self._refresh_metrics(), name=f"{self.service}.metrics")]
         self._tasks += [asyncio.create_task(loop(), name=f"{self.service}.{name}") for name, loop in self._loops]
         self._tasks += [
             asyncio.create_task(c.run(), name=f"{self.service}.{c.spec.name}") for c in self.consumers
@@ -103,6 +105,28 @@ class ServiceRuntime:
         dead = [t.get_name() for t in self._tasks if t.done()]
         checks["loops"] = "ok" if not dead else f"stopped: {', '.join(dead)}"
         return checks
+
+    async def refresh_metrics_once(self) -> None:
+        """Consumer lag of every consumer and the outbox backlog, read from the broker and
+        the database; each part on its own, so one that fails leaves the others fresh."""
+        interval = self.settings.metrics_lag_interval_s
+        parts = [(f"lag of {c.group_id}", c.refresh_lag_metric) for c in self.consumers]
+        parts.append(("outbox backlog", self._refresh_backlog))
+        for what, refresh in parts:
+            try:
+                await asyncio.wait_for(refresh(), timeout=max(interval, 5.0))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # metrics never stop the service; the next round tries again
+                log.warning("could not refresh the %s metric", what, exc_info=True)
+
+    async def _refresh_backlog(self) -> None:
+        metrics.OUTBOX_BACKLOG.set(await self.relay.backlog())
+
+    async def _refresh_metrics(self) -> None:
+        while True:
+            await self.refresh_metrics_once()
+            await asyncio.sleep(self.settings.metrics_lag_interval_s)
 
     def _report_crash(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:

@@ -24,6 +24,7 @@ from shared.db.engine import unit_of_work
 from shared.events.envelope import Envelope, lead_id_for, utcnow
 from shared.events.payloads import ActivityRecorded, LeadCaptured, Payload
 from shared.observability.correlation import current_correlation_id
+from shared.observability.metrics import LEADS_CAPTURED
 from shared.service.app import runtime_of
 
 router = APIRouter(tags=["intake"])
@@ -120,6 +121,8 @@ async def _accept(request: Request, response: Response, kind: str, event_type: s
         response.headers["Idempotent-Replayed"] = "true"
         return earlier
     runtime.relay.wake()
+    if kind == "lead":
+        LEADS_CAPTURED.labels(source).inc()  # committed and new: replays returned above
     return accepted
 
 
