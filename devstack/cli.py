@@ -15,6 +15,7 @@ from devstack.child import tail
 from devstack.errors import DevstackError
 from devstack.kafka import KAFKA_VERSION, ensure_kafka_jars
 from devstack.stack import Stack, StackConfig
+from ops.cli import app as ops_app
 
 app = typer.Typer(
     add_completion=False,
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals can hold secrets
     help="Handoff's embedded development stack: Kafka, PostgreSQL and the four services, no Docker.",
 )
+app.add_typer(ops_app, name="ops")  # the operator's tools: ./handoff ops --help
 
 _STATE_DIR = typer.Option(
     None, "--state-dir", help="Where data, logs and secrets live [default: ~/.cache/handoff/state/default]."
@@ -48,6 +50,7 @@ def _print_summary(stack: Stack) -> None:
     lines = ["", "Handoff is running:"]
     lines += [f"  {name:<9} {url}" for name, url in stack.urls.items()]
     lines += [
+        f"  {'ops page':<9} {stack.urls['feedback']}/ops/   (operators: ./handoff ops --help)",
         f"  {'kafka':<9} {stack.kafka_bootstrap}",
         f"  {'database':<9} {stack.database_url}",
         f"  {'logs':<9} {stack.logs_dir}/",

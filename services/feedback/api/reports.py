@@ -12,13 +12,11 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from services.feedback.domain.history import TimelineEvent, lead_cycles
+from services.feedback.cycles import cycles_active_since
 from services.feedback.domain.planner import plan
 from services.feedback.domain.reports import funnel_report
 from services.feedback.settings import FeedbackSettings
-from services.feedback.tables import timeline
 from shared.events.envelope import utcnow
 from shared.service.app import runtime_of
 
@@ -26,14 +24,8 @@ router = APIRouter(tags=["reports"])
 
 
 async def _cycles(request: Request, since: datetime):
-    """Every cycle of every lead with an event since ``since``, from the timeline."""
     async with runtime_of(request).sessions() as session:
-        active = select(timeline.c.lead_id).where(timeline.c.occurred_at >= since).distinct()
-        rows = (await session.execute(
-            select(timeline.c.lead_id, timeline.c.type, timeline.c.occurred_at, timeline.c.producer,
-                   timeline.c.payload).where(timeline.c.lead_id.in_(active))
-        )).all()
-    return lead_cycles(TimelineEvent(str(r.lead_id), r.type, r.occurred_at, r.producer, r.payload) for r in rows)
+        return await cycles_active_since(session, since)
 
 
 def _promise(settings: FeedbackSettings, start: datetime, end: datetime) -> int | None:

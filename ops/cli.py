@@ -1,0 +1,236 @@
+"""`./handoff ops ...` / `python -m ops ...`: look at the broker, the dead letters and a lead's story.
+
+Expected failures (broker or service away, unknown topic, nothing at that offset) print one
+line on stderr and exit with 2 (unreachable) or 1 (anything else); never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+
+from ops import defaults
+from ops.errors import OpsError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="ops",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Operator's tools: topics and consumer lag, tail a topic, dead letters (list, show, replay), "
+         "a lead's timeline.",
+)
+letters_app = typer.Typer(no_args_is_help=True, help="Records a consumer gave up on: list, show, replay.")
+app.add_typer(letters_app, name="dead-letters")
+
+_BOOTSTRAP = typer.Option(
+    None, "--bootstrap", metavar="HOST:PORT",
+    help=f"Kafka bootstrap servers [default: ${defaults.BOOTSTRAP_ENV}, else the local stack's broker].",
+)
+_JSON = typer.Option(False, "--json", help="Machine-readable JSON instead of text.")
+
+
+_settings = {"verbose": False}
+
+
+@app.callback()
+def _options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the Kafka client's own log.")) -> None:
+    _settings["verbose"] = verbose
+
+
+def _fail(error: OpsError) -> typer.Exit:
+    typer.echo(f"ops: error: {error}", err=True)
+    return typer.Exit(error.exit_code)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    # aiokafka logs every failed connection attempt; the tool says it once, in its own words
+    kafka_log = logging.getLogger("aiokafka")
+    previous = kafka_log.level
+    if not _settings["verbose"]:
+        kafka_log.setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(coro)
+    except OpsError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    finally:
+        kafka_log.setLevel(previous)
+
+
+def _json(data: Any, *, indent: int | None = 2) -> str:
+    return json.dumps(data, indent=indent, ensure_ascii=False, default=str)
+
+
+def _bootstrap(option: str | None) -> str:
+    return defaults.kafka_bootstrap(option)
+
+
+# -- topics ---------------------------------------------------------------------------
+
+@app.command()
+def topics(
+    bootstrap: str | None = _BOOTSTRAP,
+    interval: float = typer.Option(2.0, "--interval", min=0.0,
+                                   help="Seconds between the two samples of end offsets (0: no rates)."),
+    as_json: bool = _JSON,
+) -> None:
+    """Every topic: partitions, end offsets, messages/s, each consumer group's lag; dead-letter depth."""
+    from ops.formatting import format_overview
+    from ops.kafka_overview import overview
+
+    result = _run(overview(_bootstrap(bootstrap), interval_s=interval))
+    typer.echo(_json(result.to_dict()) if as_json else format_overview(result))
+
+
+# -- tail -----------------------------------------------------------------------------
+
+@app.command()
+def tail(
+    topic: str = typer.Argument(..., help="Topic name (lead.captured.v1) or event type (lead.captured)."),
+    from_beginning: bool = typer.Option(False, "--from-beginning",
+                                        help="Start at the oldest record instead of the end."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Stop after this many records."),
+    lead: str | None = typer.Option(None, "--lead", help="Only this lead (lead id or email)."),
+    follow: bool = typer.Option(True, "--follow/--no-follow",
+                                help="Keep waiting for new records, or stop at the end found at start."),
+    bootstrap: str | None = _BOOTSTRAP,
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line: coordinates and full envelope."),
+) -> None:
+    """Decoded events, one line each (undecodable records are shown as such). Commits nothing."""
+    from ops.records import RecordView, format_record_line, record_to_dict
+    from ops.streams import tail as tail_topic
+    from ops.timeline import resolve_lead
+    from shared.events.payloads import EVENT_TYPES
+
+    topic = EVENT_TYPES[topic][0] if topic in EVENT_TYPES else topic
+    try:
+        lead_id = str(resolve_lead(lead)) if lead else None
+    except OpsError as exc:
+        raise _fail(exc) from None
+
+    def emit(view: RecordView) -> None:
+        line = _json(record_to_dict(view), indent=None) if as_json else format_record_line(view)
+        print(line, flush=True)
+
+    shown = _run(tail_topic(_bootstrap(bootstrap), topic, emit=emit, from_beginning=from_beginning,
+                            follow=follow, limit=limit, lead_id=lead_id))
+    if not shown and not follow:
+        hint = "" if from_beginning else " (add --from-beginning to read what is already there)"
+        typer.echo(f"ops: no records on {topic}{' for lead ' + lead_id if lead_id else ''}{hint}", err=True)
+
+
+# -- dead letters ---------------------------------------------------------------------
+
+@letters_app.command("list")
+def letters_list(
+    limit: int = typer.Option(50, "--limit", min=1, help="Show the newest N letters."),
+    bootstrap: str | None = _BOOTSTRAP,
+    as_json: bool = _JSON,
+) -> None:
+    """Each dead letter: its offset, the original topic/partition/offset, group, attempts, error."""
+    from ops.formatting import table
+    from ops.letters import LIST_HEADERS, letter_rows, letter_to_dict
+    from ops.streams import read_letters
+
+    views = _run(read_letters(_bootstrap(bootstrap), newest=limit))
+    if as_json:
+        typer.echo(_json([letter_to_dict(v) for v in views]))
+        return
+    if not views:
+        typer.echo("no dead letters")
+        return
+    typer.echo("\n".join(table(LIST_HEADERS, letter_rows(views), right=(0, 3))))
+    typer.echo(f"\n{len(views)} dead letter{'s' if len(views) != 1 else ''} (newest {limit} at most); "
+               "details: ops dead-letters show OFFSET")
+
+
+@letters_app.command("show")
+def letters_show(
+    offset: int = typer.Argument(..., min=0, help="The letter's offset on handoff.deadletter.v1."),
+    bootstrap: str | None = _BOOTSTRAP,
+    as_json: bool = _JSON,
+) -> None:
+    """The whole letter, with the original event decoded (or its raw bytes if it does not decode)."""
+    from ops.letters import format_letter, letter_to_dict
+    from ops.streams import read_letter
+
+    view = _run(read_letter(_bootstrap(bootstrap), offset))
+    typer.echo(_json(letter_to_dict(view, full=True)) if as_json else format_letter(view))
+
+
+@letters_app.command("replay")
+def letters_replay(
+    offset: int = typer.Argument(..., min=0, help="The letter's offset on handoff.deadletter.v1."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    force: bool = typer.Option(False, "--force", help="Replay even an original that does not decode."),
+    bootstrap: str | None = _BOOTSTRAP,
+) -> None:
+    """Publish the original record again, to its topic, with header handoff-replay-of: deadletter:OFFSET.
+
+    Safe once the cause is fixed: consumers that already processed the event skip it
+    (they dedupe by event id), and the one that dead-lettered it never recorded it.
+    """
+    from ops.formatting import clock, error_summary
+    from ops.letters import REPLAY_HEADER, ReplayRefused, plan_replay
+    from ops.streams import publish_replay, read_letter
+
+    address = _bootstrap(bootstrap)
+    view = _run(read_letter(address, offset))
+    try:
+        plan = plan_replay(view, force=force)
+    except ReplayRefused as exc:
+        raise _fail(OpsError(str(exc))) from None
+    letter = view.letter
+    assert letter is not None  # plan_replay refuses unreadable letters
+    typer.echo(f"dead letter {offset}: {letter.consumer_group} gave up after {letter.attempts} attempt(s) "
+               f"at {clock(letter.failed_at)}: {error_summary(letter.error, 100)}")
+    if not yes:
+        try:
+            confirmed = typer.confirm(f"Replay {plan.describe()}?", default=False)
+        except typer.Abort:  # no answer (stdin closed)
+            confirmed = False
+        if not confirmed:
+            typer.echo("nothing replayed", err=True)
+            raise typer.Exit(1)
+    sent = _run(publish_replay(address, plan))
+    header = dict(plan.headers)[REPLAY_HEADER].decode()
+    typer.echo(f"replayed to {sent.topic}[{sent.partition}]@{sent.offset} ({REPLAY_HEADER}: {header}); "
+               "consumers that already processed it skip it")
+    if plan.event is not None:
+        typer.echo(f"follow it: ops timeline {plan.event.envelope.lead_id}")
+
+
+# -- timeline -------------------------------------------------------------------------
+
+@app.command()
+def timeline(
+    lead: str = typer.Argument(..., metavar="LEAD_ID_OR_EMAIL", help="A lead id, or the person's email."),
+    feedback_url: str | None = typer.Option(
+        None, "--feedback-url", metavar="URL",
+        help=f"The feedback service [default: ${defaults.FEEDBACK_URL_ENV}, else the local stack's].",
+    ),
+    as_json: bool = _JSON,
+) -> None:
+    """Every event about a lead, in order, with the scoring rules that fired and why routing chose the owner."""
+    from ops.timeline import fetch_timeline, format_timeline, resolve_lead
+
+    try:
+        lead_id = resolve_lead(lead)
+        data = fetch_timeline(defaults.feedback_url(feedback_url), lead_id, asked=lead)
+    except OpsError as exc:
+        raise _fail(exc) from None
+    typer.echo(_json(data) if as_json else format_timeline(data, asked=lead))
+
+
+def main() -> None:
+    app(prog_name="python -m ops")
+
