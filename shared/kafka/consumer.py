@@ -195,6 +195,18 @@ class EventConsumer:
             if fresh:
                 await self.spec.handler(session, fresh)
         self.processed_count += len(fresh)
+        self._log_handled(fresh)
+
+    def _log_handled(self, events: Sequence[Event]) -> None:
+        """One line per event, under the event's correlation id: a lead's path through every
+        service can be followed in the logs."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        for event in events:
+            env = event.envelope
+            with correlation(env.correlation_id):
+                log.info("handled %s", env.type, extra={"lead_id": str(env.lead_id), "event_id": str(env.event_id),
+                                                        "consumer_group": self.group_id})
 
     async def _apply_one(self, record: ConsumerRecord, event: Event) -> OutgoingRecord | None:
         """Bounded retries for one record; returns its dead letter if it never succeeds."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import hashlib
 import uuid
 
@@ -27,6 +28,7 @@ from shared.observability.correlation import current_correlation_id
 from shared.observability.metrics import LEADS_CAPTURED
 from shared.service.app import runtime_of
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["intake"])
 
 IdempotencyKey = Header(None, alias="Idempotency-Key", max_length=200,
@@ -123,6 +125,8 @@ async def _accept(request: Request, response: Response, kind: str, event_type: s
     runtime.relay.wake()
     if kind == "lead":
         LEADS_CAPTURED.labels(source).inc()  # committed and new: replays returned above
+    log.info("%s accepted from %s", kind, source,
+             extra={"lead_id": str(envelope.lead_id), "event_id": str(envelope.event_id), "event_type": event_type})
     return accepted
 
 
