@@ -191,3 +191,30 @@ def test_an_opportunity_is_won_with_its_amount_and_a_bad_reason_is_refused(stack
     outcomes = [e["payload"] for e in story["events"] if e["type"] == "lead.outcome"]
     assert [o["outcome"] for o in outcomes] == ["accepted", "converted", "won"]
     assert outcomes[-1]["amount"] == "12500.00" and outcomes[-1]["currency"] == "EUR"
+
+
+def test_a_rejection_and_a_loss_are_applied_with_their_agreed_reasons(stack, intake, feedback, email):
+    secret = stack.secrets.crm_webhook_secret
+    rejected_id = post_lead(intake, email, QUALIFIED)["lead_id"]
+    lost_id = post_lead(intake, email.replace("@", "+lost@"), QUALIFIED)["lead_id"]
+    for lead_id in (rejected_id, lost_id):
+        wait_for_event(feedback, lead_id, "lead.routed")
+
+    rejected = send_outcome(feedback, secret, rejected_id, "rejected", reason="wrong_persona")
+    assert rejected.status_code == 202 and rejected.json()["stage"] == "rejected"
+
+    assert send_outcome(feedback, secret, lost_id, "accepted").status_code == 202
+    unexplained = send_outcome(feedback, secret, lost_id, "lost")
+    off_list = send_outcome(feedback, secret, lost_id, "lost", reason="bad vibes")
+    assert (unexplained.status_code, off_list.status_code) == (422, 422)
+    assert "agreed reasons" in off_list.json()["detail"][0]["reason"]
+    assert timeline(feedback, lost_id)["stage"] == "accepted"  # the refused losses changed nothing
+    lost = send_outcome(feedback, secret, lost_id, "lost", reason="competitor")
+    assert lost.status_code == 202 and lost.json()["stage"] == "lost"
+
+    story = wait_for_event(feedback, rejected_id, "lead.outcome")
+    payload = [e for e in story["events"] if e["type"] == "lead.outcome"][0]["payload"]
+    assert (payload["outcome"], payload["reason"]) == ("rejected", "wrong_persona")
+    story = wait_for_event(feedback, lost_id, "lead.outcome", count=2)
+    payloads = [e["payload"] for e in story["events"] if e["type"] == "lead.outcome"]
+    assert [(p["outcome"], p["reason"]) for p in payloads] == [("accepted", None), ("lost", "competitor")]
