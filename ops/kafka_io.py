@@ -6,8 +6,9 @@ so looking at a topic never moves a service's offsets.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -17,6 +18,7 @@ from ops.defaults import BOOTSTRAP_ENV
 from ops.errors import UNREACHABLE, OpsError
 
 CLIENT_ID = "handoff-ops"
+T = TypeVar("T")
 REQUEST_TIMEOUT_MS = 10_000
 
 
@@ -41,26 +43,31 @@ CONNECTION_ERRORS = (KafkaConnectionError, KafkaTimeoutError, OSError)
 
 
 @asynccontextmanager
-async def admin_client(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID,
-                                request_timeout_ms=REQUEST_TIMEOUT_MS)
+async def _translated(bootstrap: str, client: T, start: Callable[[], Awaitable[Any]],
+                      stop: Callable[[], Awaitable[Any]]) -> AsyncIterator[T]:
+    """Start ``client``, yield it, always stop it; Kafka's errors become one clear OpsError."""
     try:
-        await admin.start()
+        await start()
     except (*CONNECTION_ERRORS, KafkaError) as exc:
-        await admin.close()
+        await stop()
         raise KafkaUnreachable(bootstrap) from exc
     try:
-        yield admin
+        yield client
     except CONNECTION_ERRORS as exc:
         raise KafkaUnreachable(bootstrap) from exc
     except KafkaError as exc:
         raise KafkaFailed(bootstrap, exc) from exc
     finally:
-        await admin.close()
+        await stop()
 
 
-@asynccontextmanager
-async def reader(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]:
+def admin_client(bootstrap: str) -> AbstractAsyncContextManager[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=CLIENT_ID,
+                                request_timeout_ms=REQUEST_TIMEOUT_MS)
+    return _translated(bootstrap, admin, admin.start, admin.close)
+
+
+def reader(bootstrap: str) -> AbstractAsyncContextManager[AIOKafkaConsumer]:
     """A consumer with no group: partitions are assigned by hand and nothing is committed."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -71,19 +78,7 @@ async def reader(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]:
         request_timeout_ms=REQUEST_TIMEOUT_MS,
         fetch_max_wait_ms=200,
     )
-    try:
-        await consumer.start()
-    except (*CONNECTION_ERRORS, KafkaError) as exc:
-        await consumer.stop()
-        raise KafkaUnreachable(bootstrap) from exc
-    try:
-        yield consumer
-    except CONNECTION_ERRORS as exc:
-        raise KafkaUnreachable(bootstrap) from exc
-    except KafkaError as exc:
-        raise KafkaFailed(bootstrap, exc) from exc
-    finally:
-        await consumer.stop()
+    return _translated(bootstrap, consumer, consumer.start, consumer.stop)
 
 
 async def partitions_of(bootstrap: str, topic: str) -> list[int]:

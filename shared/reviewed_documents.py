@@ -4,13 +4,23 @@ bodies validated by pydantic, with every problem reported as 'field.path: reason
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+# every score and decision records the version that made it: it must say something
+DocumentVersion = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 
 
 def problem(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:

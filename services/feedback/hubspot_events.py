@@ -5,6 +5,7 @@ told us is dropped and HubSpot is never made to retry a batch for one bad event.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -43,20 +44,20 @@ class EventResult:
         return {"delivery_id": self.delivery_id, "result": self.result, "detail": self.detail}
 
 
-async def lead_for_contact(runtime: ServiceRuntime, contact_ref: str):
+async def lead_for_contact(runtime: ServiceRuntime, contact_ref: str) -> uuid.UUID | None:
     async with runtime.sessions() as session:
         return (await session.execute(
             select(crm_contacts.c.lead_id).where(crm_contacts.c.contact_ref == contact_ref)
         )).scalar_one_or_none()
 
 
-async def apply_mapped(runtime: ServiceRuntime, meaning: MappedOutcome | Unusable | Ignored) -> Applied:
-    """Apply one outcome event now; raise OutcomeRefused (or say why not) for parking."""
+async def apply_mapped(runtime: ServiceRuntime, meaning: MappedOutcome | Unusable | Ignored,
+                       lead_id: uuid.UUID | None) -> Applied:
+    """Apply one outcome event to the contact's lead now, or raise OutcomeRefused saying why not."""
     if isinstance(meaning, Ignored):
         raise OutcomeRefused("invalid", f"no longer maps to an outcome: {meaning.why}")
     if isinstance(meaning, Unusable):
         raise OutcomeRefused("invalid", meaning.problem)
-    lead_id = await lead_for_contact(runtime, meaning.contact_ref)
     if lead_id is None:
         raise OutcomeRefused("unknown_lead", f"HubSpot contact {meaning.contact_ref} is not linked to a lead: "
                                              "no change of its email property has been received")
@@ -80,14 +81,15 @@ async def handle_event(runtime: ServiceRuntime, mapping: HubSpotMapping, event: 
         if retried:
             detail += f"; {retried} parked outcome(s) applied"
         return EventResult(event.delivery_id, "linked", detail)
+    lead_id = await lead_for_contact(runtime, meaning.contact_ref)
     try:
-        applied = await apply_mapped(runtime, meaning)
+        applied = await apply_mapped(runtime, meaning, lead_id)
         return EventResult(event.delivery_id, "applied", _described(applied))
     except OutcomeRefused as exc:
         if exc.kind == "replay":  # HubSpot retries a batch it thinks failed: already applied
             return EventResult(event.delivery_id, "duplicate", str(exc))
         await park(runtime, source=SOURCE, delivery_id=event.delivery_id, contact_ref=meaning.contact_ref,
-                   lead_id=await lead_for_contact(runtime, meaning.contact_ref),
+                   lead_id=lead_id,
                    received=event.model_dump(mode="json"), problem=str(exc))
         log.warning("HubSpot outcome parked for review: %s", exc, extra={"delivery_id": event.delivery_id})
         return EventResult(event.delivery_id, "parked", str(exc))
@@ -108,8 +110,9 @@ async def retry_parked(runtime: ServiceRuntime, mapping: HubSpotMapping, parked:
     meaning = interpret(HubSpotEvent.model_validate(parked.received), mapping)
     if isinstance(meaning, ContactLink):  # cannot be parked; mapping changed under it
         raise OutcomeRefused("invalid", "this event now links a contact; it is not an outcome")
+    lead_id = None if isinstance(meaning, Ignored) else await lead_for_contact(runtime, meaning.contact_ref)
     try:
-        applied = await apply_mapped(runtime, meaning)
+        applied = await apply_mapped(runtime, meaning, lead_id)
     except OutcomeRefused as exc:
         if exc.kind == "replay":
             await mark_applied(runtime, parked.id, actor, note="already applied by a later delivery")

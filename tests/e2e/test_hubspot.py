@@ -25,12 +25,16 @@ def hs_event(object_id: int, prop: str, value: str, *, at_ms: int | None = None)
             "changeSource": "CRM"}
 
 
+def webhook_url(feedback: httpx.Client) -> str:
+    """The URL HubSpot would sign: the one the service sees, as no public URL is configured."""
+    return str(feedback.base_url.join("/webhooks/hubspot"))
+
+
 def post_hubspot(feedback: httpx.Client, secret: str, events: list[dict], *, timestamp_ms: int | None = None,
                  signing_secret: str | None = None) -> httpx.Response:
     body = orjson.dumps(events)
     ts = str(timestamp_ms or int(time.time() * 1000))
-    url = f"{feedback.base_url}/webhooks/hubspot".replace("//webhooks", "/webhooks")
-    signature = sign_v3(signing_secret or secret, "POST", url, body, ts)
+    signature = sign_v3(signing_secret or secret, "POST", webhook_url(feedback), body, ts)
     return feedback.post("/webhooks/hubspot", content=body, headers={
         "Content-Type": "application/json", "X-HubSpot-Signature-v3": signature,
         "X-HubSpot-Request-Timestamp": ts})
@@ -173,9 +177,8 @@ def test_requests_not_believed_are_refused_and_nothing_is_applied(intake, feedba
     else:
         body = orjson.dumps(events)  # sign one body, send another
         ts = str(int(time.time() * 1000))
-        url = f"{feedback.base_url}/webhooks/hubspot".replace("//webhooks", "/webhooks")
         response = feedback.post("/webhooks/hubspot", content=body.replace(b"CONNECTED", b"IN_PROGRESS"), headers={
-            "X-HubSpot-Signature-v3": sign_v3(hubspot_secret, "POST", url, body, ts),
+            "X-HubSpot-Signature-v3": sign_v3(hubspot_secret, "POST", webhook_url(feedback), body, ts),
             "X-HubSpot-Request-Timestamp": ts})
     assert response.status_code == 401, response.text
     time.sleep(0.5)

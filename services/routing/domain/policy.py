@@ -50,7 +50,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from shared.reviewed_documents import fail, load_yaml_document, parse_document, problem
+from shared.reviewed_documents import DocumentVersion, fail, load_yaml_document, parse_document, problem
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """Weekday keys in ``date.weekday()`` order (Monday is 0)."""
@@ -559,7 +559,7 @@ class LeadFacts:
 
 
 class RoutingPolicy(_Model):
-    version: str = Field(min_length=1, max_length=200)
+    version: DocumentVersion
     description: str | None = None
     free_mail_domains: tuple[str, ...] = DEFAULT_FREE_MAIL_DOMAINS
     default_working_hours: WorkingHours | None = None
@@ -569,13 +569,6 @@ class RoutingPolicy(_Model):
     fallback: Fallback
     owner_queue: QueueSpec = QueueSpec()
     sla: SlaSpec = SlaSpec()
-
-    @field_validator("version")
-    @classmethod
-    def _version_is_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
 
     @field_validator("free_mail_domains", mode="before")
     @classmethod

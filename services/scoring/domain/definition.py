@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
-from shared.reviewed_documents import fail, load_yaml_document, parse_document, problem
+from shared.reviewed_documents import DocumentVersion, fail, load_yaml_document, parse_document, problem
 
 Op = Literal[
     "equals", "one_of", "between", "gte", "lte", "contains_any", "pattern", "present", "missing",
@@ -195,19 +195,12 @@ class EngagementRule(_Model):
 
 
 class LeadDefinition(_Model):
-    version: str = Field(min_length=1, max_length=200)
+    version: DocumentVersion
     thresholds: Thresholds
     grades: Grades
     email_domain_classes: dict[ClassName, tuple[str, ...]] = Field(default_factory=dict)
     fit_rules: tuple[FitRule, ...] = ()
     engagement_rules: tuple[EngagementRule, ...] = ()
-
-    @field_validator("version")
-    @classmethod
-    def _version_is_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
 
     @field_validator("email_domain_classes", mode="before")
     @classmethod
