@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -25,7 +26,7 @@ from shared.events.envelope import Envelope
 from shared.events.topics import LEAD_NURTURE, LEAD_ROUTED
 
 
-def lead(i: int, run: str) -> dict:
+def lead(i: int, run: str) -> dict[str, Any]:
     good = i % 2 == 0
     return {"email": f"bench{i}.{run}@company{i % 97}.com", "job_title": "VP Sales" if good else "Intern",
             "company_size": 300 if good else 5, "industry": "software", "country": "US"}

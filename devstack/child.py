@@ -53,7 +53,9 @@ class _Spawner:
     """One daemon thread that forks every child, so PDEATHSIG fires only when the process dies."""
 
     def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], subprocess.Popen], Future]] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[
+            tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]
+        ] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="devstack-spawner", daemon=True)
         self._thread.start()
 
@@ -66,8 +68,8 @@ class _Spawner:
                 except BaseException as exc:  # handed to the caller through the future
                     future.set_exception(exc)
 
-    def spawn(self, make: Callable[[], subprocess.Popen]) -> subprocess.Popen:
-        future: Future[subprocess.Popen] = Future()
+    def spawn(self, make: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        future: Future[subprocess.Popen[bytes]] = Future()
         self._jobs.put((make, future))
         return future.result()
 
@@ -101,7 +103,7 @@ def spawn(
     run_as: RunAs | None = None,
     death_signal: signal.Signals = signal.SIGTERM,
     echo_prefix: str | None = None,
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """Start a long-running child with stdout+stderr going to `log_path` (truncated).
 
     With `echo_prefix`, output is also copied line by line to our stderr.
@@ -110,7 +112,7 @@ def spawn(
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed below
     arm = _death_signal_setter(death_signal)
 
-    def make() -> subprocess.Popen:
+    def make() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             list(args),
             cwd=cwd,
@@ -148,7 +150,7 @@ def _tee(source: IO[bytes], log: IO[bytes], prefix: str) -> None:
             sys.stderr.flush()
 
 
-def terminate_all(procs: Sequence[tuple[subprocess.Popen, signal.Signals]], timeout: float) -> None:
+def terminate_all(procs: Sequence[tuple[subprocess.Popen[bytes], signal.Signals]], timeout: float) -> None:
     """Send each process its shutdown signal, wait for all together, then SIGKILL stragglers."""
     for proc, sig in procs:
         if proc.poll() is None:
@@ -162,7 +164,7 @@ def terminate_all(procs: Sequence[tuple[subprocess.Popen, signal.Signals]], time
             proc.wait()
 
 
-def _signal(proc: subprocess.Popen, sig: signal.Signals) -> None:
+def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):  # exited between poll() and the signal
         proc.send_signal(sig)
 
@@ -179,7 +181,7 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def failure(what: str, log_path: Path, proc: subprocess.Popen | None = None) -> DevstackError:
+def failure(what: str, log_path: Path, proc: subprocess.Popen[bytes] | None = None) -> DevstackError:
     """A DevstackError saying `what`, the exit status if the process died, and the log tail."""
     status = ""
     if proc is not None and proc.poll() is not None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
 from devstack.errors import DevstackError
 from devstack.stack import Stack
+from shared.events.payloads import LeadNurtured, LeadRouted
 
-SAMPLE_LEADS: tuple[dict, ...] = (
+SAMPLE_LEADS: tuple[dict[str, Any], ...] = (
     {
         "first_name": "Ada",
         "last_name": "Lovelace",
@@ -87,22 +89,22 @@ class DemoResult:
     detail: str
 
 
-def sample_lead(template: dict, run_tag: str) -> dict:
+def sample_lead(template: dict[str, Any], run_tag: str) -> dict[str, Any]:
     body = {k: v for k, v in template.items() if k != "domain" and v is not None}
     local = f"{template['first_name']}.{template['last_name']}".lower()
     body["email"] = f"{local}+{run_tag}@{template['domain']}"
     return body
 
 
-def where_it_went(timeline: dict) -> DemoResult | None:
+def where_it_went(timeline: dict[str, Any]) -> DemoResult | None:
     """The routing decision in a lead's timeline, once there is one."""
     for event in timeline["events"]:
         payload = event["payload"]
-        if event["type"] == "lead.routed":
+        if event["type"] == LeadRouted.event_type:
             return DemoResult(
                 payload["email"], timeline["lead_id"], f"routed to {payload['owner_name']}", payload["reason"]
             )
-        if event["type"] == "lead.nurture":
+        if event["type"] == LeadNurtured.event_type:
             return DemoResult(payload["email"], timeline["lead_id"], "nurture", payload["reason"])
     return None
 

@@ -136,7 +136,7 @@ class KafkaBroker:
         self.controller_port = controller_port
         self.heap = heap
         self._prepared = False
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -147,7 +147,7 @@ class KafkaBroker:
         return self.state_dir / "data"
 
     @property
-    def process(self) -> subprocess.Popen | None:
+    def process(self) -> subprocess.Popen[bytes] | None:
         return self._proc
 
     def _java(self, main: str, *args: str) -> list[str]:

@@ -94,7 +94,7 @@ class EmbeddedPostgres:
         self.database = database
         self._run_as: child.RunAs | None = None
         self._prepared = False
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -105,7 +105,7 @@ class EmbeddedPostgres:
         return self.state_dir / "data"
 
     @property
-    def process(self) -> subprocess.Popen | None:
+    def process(self) -> subprocess.Popen[bytes] | None:
         return self._proc
 
     def _bin(self, name: str) -> str:

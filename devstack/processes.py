@@ -38,14 +38,14 @@ class ServiceProcess:
         self.log_path = log_path
         self.cwd = cwd
         self.echo = echo
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def process(self) -> subprocess.Popen | None:
+    def process(self) -> subprocess.Popen[bytes] | None:
         return self._proc
 
     def start(self) -> None:

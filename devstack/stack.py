@@ -31,9 +31,14 @@ from devstack.postgres import EmbeddedPostgres
 from devstack.processes import ServiceProcess
 from devstack.sync import run_coroutine
 from devstack.topics import ensure_topics
+from shared.settings import (
+    LOCAL_KAFKA_CONTROLLER_PORT,
+    LOCAL_KAFKA_PORT,
+    LOCAL_POSTGRES_PORT,
+    LOCAL_SERVICE_PORTS,
+)
 
-SERVICES: tuple[str, ...] = ("intake", "scoring", "routing", "feedback")
-DEFAULT_SERVICE_PORTS = {"intake": 8001, "scoring": 8002, "routing": 8003, "feedback": 8004}
+SERVICES: tuple[str, ...] = tuple(LOCAL_SERVICE_PORTS)
 
 
 @dataclass
@@ -41,15 +46,16 @@ class StackConfig:
     """Everything that differs between the interactive stack and a test stack."""
 
     state_dir: Path
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    postgres_port: int = 55432
-    service_ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SERVICE_PORTS))
+    kafka_port: int = LOCAL_KAFKA_PORT
+    kafka_controller_port: int = LOCAL_KAFKA_CONTROLLER_PORT
+    postgres_port: int = LOCAL_POSTGRES_PORT
+    service_ports: dict[str, int] = field(default_factory=lambda: dict(LOCAL_SERVICE_PORTS))
     services: Sequence[str] = SERVICES
     database_url: str | None = None  # set: use this database instead of starting PostgreSQL
     config_dir: Path = paths.CONFIG_DIR
     echo: bool = False  # copy service logs to our stderr, prefixed with the service name
     migrate: bool = True
+    kafka: bool = True  # False: PostgreSQL (and the migrations) only, e.g. for tests of use cases
     kafka_version: str = KAFKA_VERSION
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> extra env vars
     ready_timeout: float = 90.0
@@ -174,6 +180,8 @@ class Stack:
         """Bring everything up and return when all of it is ready; on failure stop what started."""
         if self._broker is not None:
             raise DevstackError("this stack is already started")
+        if not self.config.kafka and self.config.services:
+            raise DevstackError("the services need Kafka: start the stack with kafka=True, or with no services")
         unknown = set(self.config.services) - set(SERVICES)
         if unknown:
             raise DevstackError(
@@ -201,7 +209,7 @@ class Stack:
                 self._progress("stopping services")
                 child.terminate_all([(s.process, signal.SIGTERM) for s in services if s.process], timeout=10)
                 self._services.clear()
-            infrastructure: dict[str, tuple[subprocess.Popen, signal.Signals]] = {}
+            infrastructure: dict[str, tuple[subprocess.Popen[bytes], signal.Signals]] = {}
             if self._broker and self._broker.process:
                 infrastructure["Kafka"] = (self._broker.process, signal.SIGTERM)
             if self._postgres and self._postgres.process:
@@ -228,15 +236,16 @@ class Stack:
     def _start_infrastructure(self) -> None:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         self._secrets = credentials.load_or_create(self.layout.secrets_file)
-        self._step("fetching Kafka jars")
-        libs = ensure_kafka_jars(self.config.kafka_version)
-        broker = self._broker = KafkaBroker(
-            libs=libs,
-            state_dir=self.layout.kafka_dir,
-            log_path=self.layout.log("kafka"),
-            port=self.config.kafka_port,
-            controller_port=self.config.kafka_controller_port,
-        )
+        broker = None
+        if self.config.kafka:
+            self._step("fetching Kafka jars")
+            broker = self._broker = KafkaBroker(
+                libs=ensure_kafka_jars(self.config.kafka_version),
+                state_dir=self.layout.kafka_dir,
+                log_path=self.layout.log("kafka"),
+                port=self.config.kafka_port,
+                controller_port=self.config.kafka_controller_port,
+            )
         postgres = None
         if not self.config.database_url:
             postgres = self._postgres = EmbeddedPostgres(
@@ -247,6 +256,8 @@ class Stack:
         timeout = self.config.ready_timeout
 
         def kafka_and_topics() -> None:
+            if broker is None:
+                return
             broker.prepare()
             self._step(f"starting Kafka broker on {self.kafka_bootstrap}")
             self._launch(broker)
@@ -300,7 +311,7 @@ class Stack:
                 raise DevstackError("stack stopped while starting")
             component.start()
 
-    def _processes(self) -> list[tuple[str, subprocess.Popen]]:
+    def _processes(self) -> list[tuple[str, subprocess.Popen[bytes]]]:
         procs = []
         if self._broker and self._broker.process:
             procs.append(("kafka", self._broker.process))

@@ -16,6 +16,8 @@ import typer
 
 from ops import defaults
 from ops.errors import OpsError
+from ops.kafka_io import as_ops_error
+from shared.kafka.clients import KafkaFailed, KafkaUnreachable
 
 T = TypeVar("T")
 
@@ -60,6 +62,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except OpsError as exc:
         raise _fail(exc) from None
+    except (KafkaUnreachable, KafkaFailed) as exc:
+        raise _fail(as_ops_error(exc)) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     finally:
@@ -85,9 +89,9 @@ def topics(
 ) -> None:
     """Every topic: partitions, end offsets, messages/s, each consumer group's lag; dead-letter depth."""
     from ops.formatting import format_overview
-    from ops.kafka_overview import overview
+    from shared.kafka.sampling import sample_overview
 
-    result = _run(overview(_bootstrap(bootstrap), interval_s=interval))
+    result = _run(sample_overview(_bootstrap(bootstrap), interval_s=interval))
     typer.echo(_json(result.to_dict()) if as_json else format_overview(result))
 
 
@@ -109,9 +113,9 @@ def tail(
     from ops.records import RecordView, format_record_line, record_to_dict
     from ops.streams import tail as tail_topic
     from ops.timeline import resolve_lead
-    from shared.events.payloads import EVENT_TYPES
+    from shared.events.payloads import CURRENT
 
-    topic = EVENT_TYPES[topic][0] if topic in EVENT_TYPES else topic
+    topic = CURRENT[topic].topic.name if topic in CURRENT else topic
     try:
         lead_id = str(resolve_lead(lead)) if lead else None
     except OpsError as exc:
@@ -180,7 +184,8 @@ def letters_replay(
     (they dedupe by event id), and the one that dead-lettered it never recorded it.
     """
     from ops.formatting import clock, error_summary
-    from ops.letters import REPLAY_HEADER, ReplayRefused, plan_replay
+    from ops.letters import ReplayRefused, plan_replay
+    from ops.records import REPLAY_HEADER
     from ops.streams import publish_replay, read_letter
 
     address = _bootstrap(bootstrap)

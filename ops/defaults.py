@@ -1,34 +1,22 @@
-"""Where the tool looks when it is not told: option, then environment, then the local stack.
-
-The local stack (`./handoff up`) runs on fixed, well-known ports and does not write its
-addresses anywhere, so the defaults are what devstack's own configuration says they are.
-"""
+"""Where the tool looks when it is not told: option, then environment, then the local stack
+(``./handoff up``), whose well-known loopback addresses live in ``shared.settings``."""
 
 from __future__ import annotations
 
 import os
 
+from shared.settings import LOCAL_KAFKA_PORT, LOCAL_SERVICE_PORTS
+
 BOOTSTRAP_ENV = "HANDOFF_KAFKA_BOOTSTRAP_SERVERS"
 FEEDBACK_URL_ENV = "HANDOFF_FEEDBACK_URL"
 
-
-def _local_stack():
-    from devstack.stack import Stack, StackConfig
-
-    return Stack(StackConfig.default(), progress=None)  # nothing starts: we only read its addresses
-
-
-def local_kafka_bootstrap() -> str:
-    return _local_stack().kafka_bootstrap
-
-
-def local_feedback_url() -> str:
-    return _local_stack().urls["feedback"]
+LOCAL_KAFKA_BOOTSTRAP = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
+LOCAL_FEEDBACK_URL = f"http://127.0.0.1:{LOCAL_SERVICE_PORTS['feedback']}"
 
 
 def kafka_bootstrap(option: str | None) -> str:
-    return option or os.environ.get(BOOTSTRAP_ENV) or local_kafka_bootstrap()
+    return option or os.environ.get(BOOTSTRAP_ENV) or LOCAL_KAFKA_BOOTSTRAP
 
 
 def feedback_url(option: str | None) -> str:
-    return (option or os.environ.get(FEEDBACK_URL_ENV) or local_feedback_url()).rstrip("/")
+    return (option or os.environ.get(FEEDBACK_URL_ENV) or LOCAL_FEEDBACK_URL).rstrip("/")

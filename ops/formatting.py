@@ -7,7 +7,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ops.kafka_overview import TopicOverview
+from shared.events.payloads import (
+    ActivityRecorded,
+    LeadCaptured,
+    LeadNurtured,
+    LeadRouted,
+    LeadScored,
+    OutcomeRecorded,
+    SlaBreached,
+)
+from shared.kafka.overview import TopicOverview
 
 _SPACES = re.compile(r"\s+")
 
@@ -45,9 +54,10 @@ def clock(value: datetime | str | None) -> str:
         return "-"
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return value
+        value = parsed
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -121,26 +131,26 @@ def qualification(scored: Mapping[str, Any]) -> str:
 def event_facts(event_type: str, payload: Mapping[str, Any]) -> str:
     """The few facts of a payload an operator looks for, per event type."""
     p = payload
-    if event_type == "lead.captured":
+    if event_type == LeadCaptured.event_type:
         return " ".join(_pairs(p, ["email", "source", "company", "job_title", "company_size", "country"]))
-    if event_type == "lead.activity":
+    if event_type == ActivityRecorded.event_type:
         return " ".join(_pairs(p, ["email", "activity_type", "source"]))
-    if event_type == "lead.scored":
+    if event_type == LeadScored.event_type:
         head = (f"score {p.get('score')}/{p.get('threshold')} grade {p.get('grade') or '-'} "
                 f"stage {p.get('stage')} {qualification(p)}")
         return " ".join([head, *_pairs(p, ["trigger", "cycle", "definition_version"]),
                          f"rules: {rules_short(p.get('rules_fired'))}"])
-    if event_type == "lead.routed":
+    if event_type == LeadRouted.event_type:
         owner = p.get("owner_id")
         if p.get("owner_name"):
             owner = f"{owner} ({p['owner_name']})"
         return " ".join([f"-> {owner}", *_pairs(p, ["team_id", "rule", "strategy", "cycle", "reassigned_from"]),
                          f"reason: {p.get('reason')}"])
-    if event_type == "lead.nurture":
+    if event_type == LeadNurtured.event_type:
         return " ".join([*_pairs(p, ["email", "cycle", "score"]), f"reason: {p.get('reason')}"])
-    if event_type == "lead.outcome":
+    if event_type == OutcomeRecorded.event_type:
         return " ".join(_pairs(p, ["outcome", "cycle", "reason", "owner_id", "amount", "currency"]))
-    if event_type == "lead.sla_breached":
+    if event_type == SlaBreached.event_type:
         return " ".join(_pairs(p, ["owner_id", "action", "breaches", "due_at", "cycle"]))
     scalars = [k for k, v in p.items() if isinstance(v, str | int | float | bool)]
     return " ".join(_pairs(p, scalars[:5]))

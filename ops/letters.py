@@ -111,9 +111,9 @@ def format_letter(view: RecordView) -> str:
         lines += ["original event:",
                   json.dumps(event.envelope.model_dump(mode="json"), indent=2, ensure_ascii=False)]
     else:
-        raw = original_bytes(view)
+        original = original_bytes(view)
         lines += [f"original record, undecodable ({error_summary(problem, 100)}):",
-                  raw.decode(errors="replace") if raw is not None else letter.value_b64]
+                  original.decode(errors="replace") if original is not None else letter.value_b64]
     return "\n".join(lines)
 
 

@@ -6,7 +6,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from ops.formatting import clock, error_summary, event_facts, shorten
 from shared.events.codec import Event, UndecodableEvent, decode
@@ -47,13 +47,25 @@ class RecordView:
         return next((v.decode(errors="replace") for k, v in self.headers if k == name), None)
 
 
+class _RecordFields(TypedDict):
+    """The RecordView fields every decoding outcome shares."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime | None
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+
+
 def record_view(topic: str, partition: int, offset: int, timestamp_ms: int | None,
                 key: bytes | None, value: bytes | None,
                 headers: Sequence[tuple[str, bytes]] = ()) -> RecordView:
     """Decode a record: an event envelope, or a dead letter on the dead-letter topic; never raises."""
     ts = datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_ms is not None and timestamp_ms >= 0 else None
-    base = dict(topic=topic, partition=partition, offset=offset, timestamp=ts, key=key, value=value,
-                headers=tuple((k, bytes(v or b"")) for k, v in headers))
+    base = _RecordFields(topic=topic, partition=partition, offset=offset, timestamp=ts, key=key, value=value,
+                          headers=tuple((k, bytes(v or b"")) for k, v in headers))
     if topic == DEAD_LETTER.name:
         try:
             return RecordView(**base, letter=DeadLetter.model_validate_json(value or b""))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -18,7 +18,7 @@ from shared.kafka.producer import make_producer
 
 
 async def _views(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
-                 stop: dict[TopicPartition, int] | None) -> AsyncIterator[RecordView]:
+                 stop: dict[TopicPartition, int] | None) -> AsyncGenerator[RecordView, None]:
     """Records from the consumer's current positions; up to ``stop`` (exclusive) or forever if None."""
     while True:
         if stop is not None:
@@ -45,7 +45,7 @@ async def tail(bootstrap: str, topic: str, *, emit: Callable[[RecordView], None]
     if limit is not None and limit <= 0:
         return shown
     tps = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
-    async with reader(bootstrap) as consumer:
+    async with reader(bootstrap, CLIENT_ID) as consumer:
         consumer.assign(tps)
         if from_beginning:
             await consumer.seek_to_beginning(*tps)
@@ -65,7 +65,7 @@ async def tail(bootstrap: str, topic: str, *, emit: Callable[[RecordView], None]
 async def read_letters(bootstrap: str, *, newest: int | None = None) -> list[RecordView]:
     """Every dead letter (or the ``newest`` N when given), oldest first."""
     tps = [TopicPartition(DEAD_LETTER.name, p) for p in await partitions_of(bootstrap, DEAD_LETTER.name)]
-    async with reader(bootstrap) as consumer:
+    async with reader(bootstrap, CLIENT_ID) as consumer:
         consumer.assign(tps)
         beginning = await consumer.beginning_offsets(tps)
         end = await consumer.end_offsets(tps)
@@ -82,7 +82,7 @@ async def read_letter(bootstrap: str, offset: int, *, partition: int = 0) -> Rec
     partitions = await partitions_of(bootstrap, DEAD_LETTER.name)
     if partition not in partitions:
         raise OpsError(f"{DEAD_LETTER.name} has no partition {partition} (it has {len(partitions)})")
-    async with reader(bootstrap) as consumer:
+    async with reader(bootstrap, CLIENT_ID) as consumer:
         tp = TopicPartition(DEAD_LETTER.name, partition)
         consumer.assign([tp])
         first = (await consumer.beginning_offsets([tp]))[tp]

@@ -11,8 +11,8 @@ import httpx
 from ops.defaults import FEEDBACK_URL_ENV
 from ops.errors import UNREACHABLE, OpsError
 from ops.formatting import clock, event_facts, qualification, rules_short
-from services.intake.domain.normalise import normalise_email
-from shared.events.envelope import lead_id_for
+from shared.events.payloads import LeadRouted, LeadScored
+from shared.identity import lead_id_for, normalise_email
 
 
 def resolve_lead(text: str) -> uuid.UUID:
@@ -45,7 +45,8 @@ def fetch_timeline(feedback_url: str, lead_id: uuid.UUID, *, asked: str | None =
         raise OpsError(f"the feedback service at {feedback_url} knows nothing about lead {which} (yet)")
     if response.status_code != 200:
         raise OpsError(f"GET {url} answered {response.status_code}: {response.text[:200]}")
-    return response.json()
+    timeline: dict[str, Any] = response.json()  # the feedback service's timeline object
+    return timeline
 
 
 def _routed_lines(p: Mapping[str, Any]) -> list[str]:
@@ -85,9 +86,9 @@ def event_lines(event: Mapping[str, Any]) -> list[str]:
     """One timeline event: a heading line, then its facts indented."""
     payload = event.get("payload") or {}
     kind = event.get("type", "?")
-    if kind == "lead.scored":
+    if kind == LeadScored.event_type:
         body = _scored_lines(payload)
-    elif kind == "lead.routed":
+    elif kind == LeadRouted.event_type:
         body = _routed_lines(payload)
     else:
         body = [event_facts(kind, payload)]

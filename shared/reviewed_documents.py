@@ -20,7 +20,8 @@ def _not_blank(value: str) -> str:
 
 
 # every score and decision records the version that made it: it must say something
-DocumentVersion = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+DOCUMENT_VERSION_MAX = 100  # the version columns of scoring.definitions and routing.policies
+DocumentVersion = Annotated[str, Field(min_length=1, max_length=DOCUMENT_VERSION_MAX), AfterValidator(_not_blank)]
 
 
 def problem(loc: tuple[str | int, ...], message: str, value: Any) -> InitErrorDetails:

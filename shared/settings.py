@@ -9,14 +9,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
+# The local stack (``./handoff up``) listens on these well-known loopback ports; the services'
+# defaults, the stack itself and the operator tool all read them from here.
+LOCAL_KAFKA_PORT = 9092
+LOCAL_KAFKA_CONTROLLER_PORT = 9093
+LOCAL_POSTGRES_PORT = 55432
+LOCAL_SERVICE_PORTS: dict[str, int] = {"intake": 8001, "scoring": 8002, "routing": 8003, "feedback": 8004}
+
 
 class ServiceSettings(BaseSettings):
     """Defaults match the local stack (``./handoff up``), so a service runs with no env."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/handoff"
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    database_url: str = f"postgresql+asyncpg://postgres@127.0.0.1:{LOCAL_POSTGRES_PORT}/handoff"
+    kafka_bootstrap_servers: str = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
     config_dir: Path = REPO_CONFIG_DIR
     log_level: str = "INFO"
     consumer_max_attempts: int = Field(3, ge=1, description="tries before a record is dead-lettered")
@@ -24,5 +31,7 @@ class ServiceSettings(BaseSettings):
     outbox_idle_interval_s: float = Field(0.5, gt=0)
     metrics_lag_interval_s: float = Field(
         5.0, gt=0, description="how often consumer lag and the outbox backlog are refreshed for /metrics")
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576,
+                                description="larger request bodies are refused with 413")
     admin_token: SecretStr | None = Field(
         None, description="bearer token for RevOps changes (definitions, policies, owners); unset: disabled")

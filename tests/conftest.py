@@ -5,6 +5,7 @@ Unit tests never touch it, so they run without Java or a database."""
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,21 @@ import httpx
 import pytest
 
 from devstack.stack import Stack, StackConfig
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fuzzing runs last: with valid credentials it changes what the shared stack holds."""
+    items.sort(key=lambda item: item.get_closest_marker("fuzz") is not None)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The contract fuzzing's figures: operations, requests, server errors, schema violations."""
+    fuzzing = sys.modules.get("tests.e2e.openapi_fuzzing")  # only when the fuzzing ran
+    if fuzzing is not None and fuzzing.REPORT:
+        terminalreporter.section("contract fuzzing (Schemathesis)")
+        for summary in fuzzing.REPORT:
+            terminalreporter.write_line(summary)
+
 
 FAST_RETRIES = {"CONSUMER_RETRY_BACKOFF_S": "0.05", "OUTBOX_IDLE_INTERVAL_S": "0.2",
                 "METRICS_LAG_INTERVAL_S": "1"}

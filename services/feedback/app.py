@@ -4,48 +4,40 @@ the lead's timeline, reports, the outcomes parked for review, and the operator p
 from fastapi import FastAPI
 
 from services.feedback.api.hubspot import router as hubspot_router
+from services.feedback.api.models import CrmOutcome
 from services.feedback.api.operations import router as operations_router
 from services.feedback.api.parked import router as parked_router
 from services.feedback.api.reports import router as reports_router
 from services.feedback.api.timeline import router as timeline_router
 from services.feedback.api.webhooks import router as webhook_router
-from services.feedback.domain.hubspot import load_mapping
-from services.feedback.handlers import record_events
-from services.feedback.operations import OperationsView
+from services.feedback.domain.hubspot import HubSpotEvent, load_mapping
+from services.feedback.domain.stages import TransitionRefused
+from services.feedback.handlers import TIMELINE
+from services.feedback.resources import FeedbackResources
 from services.feedback.settings import FeedbackSettings
 from services.feedback.tables import metadata
-from shared.events import topics
-from shared.kafka.consumer import ConsumerSpec
+from services.feedback.use_cases.apply_outcome import Vocabulary
+from services.feedback.use_cases.hubspot_events import HubSpot
+from services.feedback.use_cases.operations_overview import OperationsView
 from shared.service.app import build_app
-from shared.service.errors import install_error_handlers
 from shared.service.runtime import ServiceRuntime
-
-TIMELINE_TOPICS = tuple(t.name for t in topics.ALL_TOPICS if t is not topics.DEAD_LETTER)
 
 
 def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
     settings = settings or FeedbackSettings()
-    hubspot_mapping = load_mapping(settings.hubspot_mapping_path())  # a bad file stops the start, saying why
-    consumers = [ConsumerSpec(name="timeline", topics=TIMELINE_TOPICS, handler=record_events)]
+    mapping = load_mapping(settings.hubspot_mapping_path())  # a bad file stops the start, saying why
+    vocabulary = Vocabulary(settings.rejection_reasons, settings.loss_reasons)
 
-    def make_runtime(app: FastAPI) -> ServiceRuntime:
-        runtime = ServiceRuntime("feedback", settings, metadata, consumers)
-        app.state.operations = OperationsView(runtime)
-        return runtime
+    def compose(runtime: ServiceRuntime) -> FeedbackResources:
+        runtime.add_consumer(TIMELINE)
+        return FeedbackResources(runtime, settings, vocabulary, HubSpot(mapping, vocabulary),
+                                 OperationsView(runtime.sessions, settings.kafka_bootstrap_servers))
 
-    app = build_app(
-        "feedback",
-        make_runtime,
+    return build_app(
+        "feedback", settings, metadata, compose,
         title="Handoff feedback",
         description="CRM outcomes close the loop; every lead's timeline lives here.",
-        log_level=settings.log_level,
+        routers=[webhook_router, hubspot_router, timeline_router, reports_router, parked_router, operations_router],
+        domain_errors={TransitionRefused: 409},
+        body_models=[CrmOutcome, HubSpotEvent],
     )
-    install_error_handlers(app)
-    app.state.hubspot_mapping = hubspot_mapping
-    app.include_router(webhook_router)
-    app.include_router(timeline_router)
-    app.include_router(reports_router)
-    app.include_router(hubspot_router)
-    app.include_router(parked_router)
-    app.include_router(operations_router)
-    return app

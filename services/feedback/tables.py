@@ -9,8 +9,8 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
-    Text,
     Table,
+    Text,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID

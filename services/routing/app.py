@@ -2,20 +2,20 @@
 
 from fastapi import FastAPI
 
-from services.routing.admin_api import router as admin_router
-from services.routing.api import router as api_router
-from services.routing.clock import RoutingClock
-from services.routing.crm_push import CrmPusher
-from services.routing.domain.policy import load_policy
-from services.routing.handlers import RoutingHandlers
-from services.routing.policies import policy_store
-from services.routing.router import Router
+from services.routing.api.accounts import router as accounts_router
+from services.routing.api.leads import router as leads_router
+from services.routing.api.owners import router as owners_router
+from services.routing.api.policies import router as policies_router
+from services.routing.domain.policy import PolicyError, RoutingPolicy, load_policy
+from services.routing.handlers import router_consumer
+from services.routing.repository import policy_store
+from services.routing.resources import RoutingResources
 from services.routing.settings import RoutingSettings
 from services.routing.tables import metadata
-from shared.events import topics
-from shared.kafka.consumer import ConsumerSpec
+from services.routing.use_cases.assignment import Router
+from services.routing.use_cases.crm_push import CrmPusher
+from services.routing.use_cases.sla_clock import RoutingClock
 from shared.service.app import build_app
-from shared.service.errors import install_error_handlers
 from shared.service.runtime import ServiceRuntime
 
 
@@ -23,31 +23,25 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     settings = settings or RoutingSettings()
     seed = load_policy(settings.config_dir / settings.policy_file)  # an invalid file stops us here
 
-    def compose(app: FastAPI) -> ServiceRuntime:
-        runtime = ServiceRuntime("routing", settings, metadata)
+    def compose(runtime: ServiceRuntime) -> RoutingResources:
         store = policy_store(runtime.sessions, seed)
         router = Router(store, sla_time_scale=settings.sla_time_scale, crm_push=bool(settings.crm_webhook_url))
         runtime.on_startup(store.bootstrap)
-        app.state.router = router
-        handlers = RoutingHandlers(router, runtime.outbox)
-        runtime.add_consumer(ConsumerSpec(name="router", topics=(topics.LEAD_SCORED.name, topics.LEAD_OUTCOME.name),
-                                          handler=handlers.handle))
-        clock = RoutingClock(runtime.sessions, router, runtime.outbox, on_emitted=runtime.relay.wake,
+        runtime.add_consumer(router_consumer(router))
+        clock = RoutingClock(runtime.sessions, router, on_emitted=runtime.relay.wake,
                              interval_s=settings.clock_interval_s)
         runtime.add_loop("clock", clock.run)
-        if settings.crm_webhook_url:
+        if settings.crm_webhook_url and settings.crm_webhook_secret:
             pusher = CrmPusher(runtime.sessions, url=settings.crm_webhook_url,
                                secret=settings.crm_webhook_secret.get_secret_value())
             runtime.add_loop("crm-push", pusher.run)
-        return runtime
+        return RoutingResources(runtime, router)
 
-    app = build_app(
-        "routing", compose,
+    return build_app(
+        "routing", settings, metadata, compose,
         title="Handoff routing",
         description="Routes qualified leads to an owner, fairly, says why, and holds sales to the SLA.",
-        log_level=settings.log_level,
+        routers=[policies_router, owners_router, accounts_router, leads_router],
+        domain_errors={PolicyError: 422},
+        body_models=[RoutingPolicy],
     )
-    install_error_handlers(app)
-    app.include_router(api_router)
-    app.include_router(admin_router)
-    return app

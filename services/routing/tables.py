@@ -38,11 +38,12 @@ assignments = Table(
     Column("team_id", String(100), nullable=True),
     Column("rule", String(100), nullable=True),
     Column("status", String(20), nullable=False, server_default="assigned"),
-    Column("sla_due_at", DateTime(timezone=True), nullable=True),
+    Column("sla_due_at", DateTime(timezone=True), nullable=True),  # accept by (the SLA deadline)
     Column("escalated_at", DateTime(timezone=True), nullable=True),
     Column("reassignments", Integer, nullable=False, server_default="0"),
     Column("accepted_at", DateTime(timezone=True), nullable=True),
     Column("decision", JSONB, nullable=False, server_default="{}"),
+    Column("sla_reassign_at", DateTime(timezone=True), nullable=True),  # when escalated: reassign then
     UniqueConstraint("lead_id", "cycle"),
 )
 

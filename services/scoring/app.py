@@ -2,17 +2,17 @@
 
 from fastapi import FastAPI
 
-from services.scoring.api import router
-from services.scoring.definitions import definition_store
-from services.scoring.domain.definition import load_definition
-from services.scoring.handlers import ScoringHandlers
-from services.scoring.rescorer import Rescorer
+from services.scoring.api.calibration import router as calibration_router
+from services.scoring.api.definitions import router as definitions_router
+from services.scoring.api.leads import router as leads_router
+from services.scoring.domain.definition import DefinitionError, LeadDefinition, load_definition
+from services.scoring.handlers import scorer
+from services.scoring.repository import definition_store
+from services.scoring.resources import ScoringResources
 from services.scoring.settings import ScoringSettings
 from services.scoring.tables import metadata
-from shared.events import topics
-from shared.kafka.consumer import ConsumerSpec
+from services.scoring.use_cases.rescore_sweep import Rescorer
 from shared.service.app import build_app
-from shared.service.errors import install_error_handlers
 from shared.service.runtime import ServiceRuntime
 
 
@@ -20,30 +20,20 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     settings = settings or ScoringSettings()
     seed = load_definition(settings.config_dir / settings.definition_file)  # an invalid file stops us here
 
-    def compose(app: FastAPI) -> ServiceRuntime:
-        runtime = ServiceRuntime("scoring", settings, metadata)
+    def compose(runtime: ServiceRuntime) -> ScoringResources:
         store = definition_store(runtime.sessions, seed)
-        handlers = ScoringHandlers(store, runtime.outbox)
-        rescorer = Rescorer(runtime.sessions, store, runtime.outbox, on_emitted=runtime.relay.wake,
-                            interval_s=settings.rescore_interval_s,
-                            decay_every_s=settings.decay_check_interval_s)
-        runtime.add_consumer(ConsumerSpec(
-            name="scorer",
-            topics=(topics.LEAD_CAPTURED.name, topics.LEAD_ACTIVITY.name, topics.LEAD_OUTCOME.name),
-            handler=handlers.handle,
-        ))
+        rescorer = Rescorer(runtime.sessions, store, on_emitted=runtime.relay.wake,
+                            interval_s=settings.rescore_interval_s, decay_every_s=settings.decay_check_interval_s)
+        runtime.add_consumer(scorer(store))
         runtime.on_startup(store.bootstrap)
         runtime.add_loop("rescorer", rescorer.run)
-        app.state.definitions = store
-        app.state.rescorer = rescorer
-        return runtime
+        return ScoringResources(runtime, store, rescorer)
 
-    app = build_app(
-        "scoring", compose,
+    return build_app(
+        "scoring", settings, metadata, compose,
         title="Handoff scoring",
         description="Scores every lead against the agreed lead definition, with the reasons.",
-        log_level=settings.log_level,
+        routers=[definitions_router, leads_router, calibration_router],
+        domain_errors={DefinitionError: 422},
+        body_models=[LeadDefinition],
     )
-    install_error_handlers(app)
-    app.include_router(router)
-    return app

@@ -9,4 +9,5 @@ class ScoringSettings(ServiceSettings):
 
     definition_file: str = "lead_definition.yaml"
     rescore_interval_s: float = Field(30.0, gt=0, description="how often the re-scoring sweep looks for work")
-    decay_check_interval_s: float = Field(3600.0, gt=0, description="re-score engaged leads this often as interest decays")
+    decay_check_interval_s: float = Field(3600.0, gt=0,
+                                          description="re-score engaged leads this often as interest decays")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
-def run(target_metadata, schema: str) -> None:
+def run(target_metadata: MetaData, schema: str) -> None:
     config = context.config
     url = config.get_main_option("sqlalchemy.url")
     if context.is_offline_mode():
@@ -19,10 +19,11 @@ def run(target_metadata, schema: str) -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
+    assert url is not None, "shared.db.migrations.alembic_config always sets sqlalchemy.url"
     asyncio.run(_run_online(url, target_metadata, schema))
 
 
-async def _run_online(url: str, target_metadata, schema: str) -> None:
+async def _run_online(url: str, target_metadata: MetaData, schema: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
@@ -32,7 +33,7 @@ async def _run_online(url: str, target_metadata, schema: str) -> None:
         await engine.dispose()
 
 
-def _migrate(conn: Connection, target_metadata, schema: str) -> None:
+def _migrate(conn: Connection, target_metadata: MetaData, schema: str) -> None:
     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     context.configure(
         connection=conn,

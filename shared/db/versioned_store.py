@@ -7,15 +7,24 @@ published at start); the API publishes too. The newest publication wins.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel
 from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.engine import unit_of_work
 
-T = TypeVar("T", bound=BaseModel)
+
+class VersionedDocument(Protocol):
+    """What the store needs of a document (a pydantic model with a ``version`` field has it)."""
+
+    @property
+    def version(self) -> str: ...
+
+    def model_dump(self, *, mode: str = ...) -> dict[str, Any]: ...
+
+
+T = TypeVar("T", bound=VersionedDocument)
 
 
 class VersionExists(ValueError):
@@ -64,7 +73,7 @@ class VersionedStore(Generic[T]):
         async with self._sessions() as session:
             return (await session.execute(select(func.count()).select_from(self._table))).scalar_one()
 
-    async def versions(self) -> list[dict]:
+    async def versions(self) -> list[dict[str, Any]]:
         t = self._table
         async with self._sessions() as session:
             rows = (await session.execute(
@@ -74,14 +83,14 @@ class VersionedStore(Generic[T]):
         return [{"version": r.version, "published_at": r.published_at.isoformat(),
                  "published_by": r.published_by, "active": r.active} for r in rows]
 
-    async def get(self, version: str) -> dict | None:
+    async def get(self, version: str) -> dict[str, Any] | None:
         async with self._sessions() as session:
             return await self._body(session, version)
 
     async def _lock(self, session: AsyncSession) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
 
-    async def _body(self, session: AsyncSession, version: str) -> dict | None:
+    async def _body(self, session: AsyncSession, version: str) -> dict[str, Any] | None:
         t = self._table
         return (await session.execute(select(t.c.body).where(t.c.version == version))).scalar_one_or_none()
 

@@ -26,9 +26,9 @@ def decode(raw: bytes | None) -> Event:
     except ValueError as exc:
         raise UndecodableEvent(f"not an event envelope: {exc}") from exc
     try:
-        payload = parse_payload(envelope.type, envelope.payload)
-    except KeyError as exc:
-        raise UndecodableEvent(f"unknown event type {envelope.type!r}") from exc
+        payload = parse_payload(envelope.type, envelope.version, envelope.payload)
+    except KeyError:
+        raise UndecodableEvent(f"unknown event type {envelope.type!r} version {envelope.version}") from None
     except ValueError as exc:
         raise UndecodableEvent(f"bad {envelope.type} payload: {exc}") from exc
     return Event(envelope, payload)

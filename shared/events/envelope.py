@@ -9,12 +9,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-LEAD_NAMESPACE = uuid.UUID("6f1d7f3e-2d7c-4f3b-9a55-3c9e1c0a4b10")
-
-
-def lead_id_for(email: str) -> uuid.UUID:
-    """A person's stable identity: the same normalised email is always the same lead."""
-    return uuid.uuid5(LEAD_NAMESPACE, email)
+from shared.events.payloads import Payload, topic_of
 
 
 def utcnow() -> datetime:
@@ -22,7 +17,12 @@ def utcnow() -> datetime:
 
 
 class Envelope(BaseModel):
-    """Metadata common to every event; ``payload`` is the versioned body for ``type``."""
+    """Metadata common to every event; ``payload`` is the versioned body for ``type``.
+
+    Build one with ``Envelope.start`` (the first event of a chain, e.g. a submission) or
+    ``envelope.follow`` (an event this one caused): both take the payload model and derive
+    the type, version and topic from its class.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -36,6 +36,18 @@ class Envelope(BaseModel):
     producer: str
     payload: dict[str, Any]
 
+    @classmethod
+    def start(cls, payload: Payload, *, lead_id: uuid.UUID, correlation_id: str, producer: str,
+              causation_id: uuid.UUID | None = None) -> Envelope:
+        return cls(type=payload.event_type, version=payload.version, lead_id=lead_id,
+                   correlation_id=correlation_id, causation_id=causation_id, producer=producer,
+                   payload=payload.model_dump(mode="json"))
+
+    def follow(self, payload: Payload, *, producer: str) -> Envelope:
+        """The envelope of an event this one caused: same lead, same correlation."""
+        return Envelope.start(payload, lead_id=self.lead_id, correlation_id=self.correlation_id,
+                              producer=producer, causation_id=self.event_id)
+
     def to_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))
 
@@ -48,13 +60,6 @@ class Envelope(BaseModel):
         """Kafka key: all events about one person land, in order, in one partition."""
         return str(self.lead_id).encode()
 
-    def follow(self, *, type: str, payload: BaseModel, producer: str) -> Envelope:
-        """The envelope of an event this one caused: same lead, same correlation."""
-        return Envelope(
-            type=type,
-            lead_id=self.lead_id,
-            correlation_id=self.correlation_id,
-            causation_id=self.event_id,
-            producer=producer,
-            payload=payload.model_dump(mode="json"),
-        )
+    @property
+    def topic(self) -> str:
+        return topic_of(self.type, self.version)

@@ -11,7 +11,9 @@ class Topic:
 
 LEAD_CAPTURED = Topic("lead.captured.v1")
 LEAD_ACTIVITY = Topic("lead.activity.v1")
-LEAD_SCORED = Topic("lead.scored.v1")
+LEAD_SCORED = Topic("lead.scored.v2")
+LEAD_SCORED_V1 = Topic("lead.scored.v1")
+"""Read only: scores written before the typed profile (v2); consumers still drain it."""
 LEAD_NURTURE = Topic("lead.nurture.v1")
 LEAD_ROUTED = Topic("lead.routed.v1")
 LEAD_OUTCOME = Topic("lead.outcome.v1")
@@ -21,6 +23,7 @@ DEAD_LETTER = Topic("handoff.deadletter.v1", partitions=1)
 ALL_TOPICS: tuple[Topic, ...] = (
     LEAD_CAPTURED,
     LEAD_ACTIVITY,
+    LEAD_SCORED_V1,
     LEAD_SCORED,
     LEAD_NURTURE,
     LEAD_ROUTED,
@@ -28,3 +31,6 @@ ALL_TOPICS: tuple[Topic, ...] = (
     LEAD_SLA,
     DEAD_LETTER,
 )
+
+LEAD_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t is not DEAD_LETTER)
+"""Every topic that carries events about a lead (the timeline reads them all)."""

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVarTuple
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -51,6 +52,8 @@ Handler = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
 
 INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, OSError, KafkaConnectionError, KafkaTimeoutError)
 
+StepArgs = TypeVarTuple("StepArgs")
+
 
 @dataclass(frozen=True)
 class ConsumerSpec:
@@ -61,7 +64,7 @@ class ConsumerSpec:
     handler: Handler
 
 
-class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):
+class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type information
     """A rebalance waits for the batch in flight to commit, so no partition is handed
     over with processed but uncommitted records."""
 
@@ -151,7 +154,8 @@ class EventConsumer:
         except Exception:  # metrics never stop the loop
             log.warning("could not count a finished batch", exc_info=True)
 
-    async def _until_infrastructure_answers(self, step, *args) -> None:
+    async def _until_infrastructure_answers(self, step: Callable[[*StepArgs], Awaitable[None]],
+                                            *args: *StepArgs) -> None:
         delay = self._retry_backoff_s
         while True:
             try:
@@ -225,6 +229,7 @@ class EventConsumer:
                     await asyncio.sleep(self._retry_backoff_s * attempt)
             log.error("record dead-lettered after %d attempts", self._max_attempts,
                       extra={"event_id": str(event.envelope.event_id), "topic": record.topic})
+            assert error is not None, "max_attempts >= 1 (settings enforce it), so every attempt failed with one"
             return dead_letter_for(record, error=error, group=self.group_id, attempts=self._max_attempts)
 
     async def lag(self) -> dict[TopicPartition, int]:

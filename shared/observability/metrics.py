@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
     sync = session.sync_session
     done = False
 
-    def fire(committed_session) -> None:
+    def fire(committed_session: Session) -> None:
         nonlocal done
         if done or committed_session.in_nested_transaction():
             return  # a savepoint was released; the real commit is still to come

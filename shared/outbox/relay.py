@@ -8,7 +8,6 @@ dies mid-send leaves its rows to be sent again (consumers dedupe by event id).
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import Table, delete, func, select
@@ -16,9 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.engine import unit_of_work
 from shared.kafka.producer import OutgoingRecord, send_all
+from shared.loops import repeat
 from shared.observability import metrics
-
-log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
@@ -32,7 +30,6 @@ class OutboxRelay:
         self._idle_interval_s = idle_interval_s
         self._error_backoff_s = error_backoff_s
         self._wake = asyncio.Event()
-        self.published = 0
 
     def wake(self) -> None:
         """Called after a transaction that wrote to the outbox committed."""
@@ -66,7 +63,6 @@ class OutboxRelay:
             # acknowledged by Kafka: counted even if the delete below fails and they go again
             metrics.count_by_topic(metrics.EVENTS_PRODUCED, (row.topic for row in rows))
             await session.execute(delete(t).where(t.c.id.in_([row.id for row in rows])))
-        self.published += len(rows)
         return len(rows)
 
     async def backlog(self) -> int:
@@ -74,19 +70,8 @@ class OutboxRelay:
             return (await session.execute(select(func.count()).select_from(self._table))).scalar_one()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                sent = await self.relay_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay failed; rows stay in the outbox and are retried")
-                await asyncio.sleep(self._error_backoff_s)
-                continue
-            if sent:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._idle_interval_s)
-            except TimeoutError:
-                pass
+        async def round_() -> bool:
+            return await self.relay_once() > 0  # rows may have come meanwhile
+
+        await repeat(round_, what="outbox relay (the rows stay in the outbox)", idle_s=self._idle_interval_s,
+                     wake=self._wake, error_pause_s=self._error_backoff_s)

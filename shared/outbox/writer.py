@@ -8,7 +8,6 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events.envelope import Envelope
-from shared.events.payloads import topic_for
 
 
 class Outbox:
@@ -22,7 +21,7 @@ class Outbox:
             insert(self.table),
             [
                 {
-                    "topic": topic_for(e.type),
+                    "topic": e.topic,
                     "key": e.key,
                     "value": e.to_bytes(),
                     "headers": {"correlation_id": e.correlation_id, "type": e.type},

@@ -9,6 +9,7 @@ which would only add noise (the scrape's own duration is Prometheus's
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,7 +38,8 @@ def route_template(scope: Scope) -> str:
     template = getattr(route, "path_format", None)
     if not isinstance(template, str) or not template:
         return UNMATCHED
-    regex, path = getattr(route, "path_regex", None), scope.get("path", "")
+    regex = getattr(route, "path_regex", None)
+    path: str = scope.get("path", "")
     if regex is not None and path and not regex.match(path):
         for i in range(1, len(path)):
             if path[i] == "/" and regex.match(path[i:]):
@@ -46,8 +48,9 @@ def route_template(scope: Scope) -> str:
 
 
 def _top_level_route(scope: Scope) -> BaseRoute | None:
-    partial = None
-    for route in getattr(scope.get("app"), "routes", ()):
+    partial: BaseRoute | None = None
+    routes: Iterable[BaseRoute] = getattr(scope.get("app"), "routes", ())
+    for route in routes:
         if getattr(route, "path_format", None) is None:
             continue  # an included router: its routes record themselves
         match, _ = route.matches(scope)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -40,8 +41,8 @@ class ServiceRuntime:
         for spec in consumers:
             self.add_consumer(spec)
         self._startup: list[Callable[[], Awaitable[None]]] = []
-        self._loops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
-        self._tasks: list[asyncio.Task] = []
+        self._loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     def add_consumer(self, spec: ConsumerSpec) -> EventConsumer:
         consumer = EventConsumer(
@@ -62,7 +63,7 @@ class ServiceRuntime:
         """Runs once the producer is up, before consumers and loops start."""
         self._startup.append(step)
 
-    def add_loop(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+    def add_loop(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """A background loop that lives as long as the service, like the outbox relay."""
         self._loops.append((name, loop))
 
@@ -128,6 +129,6 @@ class ServiceRuntime:
             await self.refresh_metrics_once()
             await asyncio.sleep(self.settings.metrics_lag_interval_s)
 
-    def _report_crash(self, task: asyncio.Task) -> None:
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error("background loop %s crashed", task.get_name(), exc_info=task.exception())

@@ -12,12 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 from shared.webhooks.signature import SignatureRefused
 
 SIGNATURE_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
 DEFAULT_TOLERANCE_MS = 5 * 60 * 1000
+_UNIX_MILLISECONDS = re.compile(r"[0-9]{1,15}")  # ASCII digits only, no longer than a real timestamp
+MAX_SIGNATURE_LENGTH = 512
 
 # HubSpot decodes exactly these before signing; anything else stays percent-encoded
 _DECODED = {"%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'",
@@ -40,7 +43,9 @@ def verify_v3(signature: str | None, timestamp: str | None, *, method: str, uri:
     """Return the request's timestamp (ms), or raise SignatureRefused saying why."""
     if not signature:
         raise SignatureRefused(f"missing {SIGNATURE_HEADER} header")
-    if not timestamp or not timestamp.isdigit():
+    if len(signature) > MAX_SIGNATURE_LENGTH:
+        raise SignatureRefused(f"malformed {SIGNATURE_HEADER} header: longer than {MAX_SIGNATURE_LENGTH} characters")
+    if not timestamp or not _UNIX_MILLISECONDS.fullmatch(timestamp):
         raise SignatureRefused(f"missing or malformed {TIMESTAMP_HEADER} header (milliseconds since the epoch)")
     if abs(now_ms - int(timestamp)) > tolerance_ms:
         raise SignatureRefused(f"timestamp outside the {tolerance_ms // 1000} s tolerance window")
@@ -49,7 +54,7 @@ def verify_v3(signature: str | None, timestamp: str | None, *, method: str, uri:
     matched = False
     for secret in secrets:
         expected = sign_v3(secret, method, uri, body, timestamp)
-        matched |= hmac.compare_digest(expected.encode(), signature.strip().encode())
+        matched |= hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace"))
     if not matched:
         raise SignatureRefused("signature does not match")
     return int(timestamp)

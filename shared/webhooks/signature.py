@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 DEFAULT_TOLERANCE_S = 300
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")  # ASCII digits only, and no more than a real timestamp has
+_HEX = re.compile(r"[0-9a-fA-F]{1,128}")
+MAX_HEADER_LENGTH = 2048
 
 
 class SignatureRefused(ValueError):
@@ -30,13 +34,15 @@ def verify(header: str | None, body: bytes, secrets: list[str], now: float,
     """Return the signed timestamp, or raise SignatureRefused saying why."""
     if not header:
         raise SignatureRefused("missing Handoff-Signature header")
+    if len(header) > MAX_HEADER_LENGTH:
+        raise SignatureRefused(f"malformed Handoff-Signature header: longer than {MAX_HEADER_LENGTH} characters")
     timestamp: int | None = None
     candidates: list[str] = []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
+        if name == "t" and _UNIX_SECONDS.fullmatch(value):
             timestamp = int(value)
-        elif name == "v1" and value:
+        elif name == "v1" and _HEX.fullmatch(value):
             candidates.append(value)
     if timestamp is None or not candidates:
         raise SignatureRefused("malformed Handoff-Signature header: expected t=<unix>,v1=<hex>")

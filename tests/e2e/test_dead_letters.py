@@ -8,9 +8,10 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.events.envelope import Envelope, lead_id_for
+from shared.events.envelope import Envelope
 from shared.events.payloads import DeadLetter, LeadCaptured
 from shared.events.topics import DEAD_LETTER, LEAD_CAPTURED
+from shared.identity import lead_id_for
 from tests.e2e.helpers import wait_for_event
 
 

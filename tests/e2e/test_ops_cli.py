@@ -17,8 +17,8 @@ from typer.testing import CliRunner, Result
 from devstack.child import free_ports
 from devstack.paths import REPO_ROOT
 from ops.cli import app
-from shared.events.envelope import lead_id_for
 from shared.events.topics import LEAD_CAPTURED
+from shared.identity import lead_id_for
 from tests.e2e.helpers import QUALIFIED, event_types, wait_for, wait_for_event
 
 SCORER = "handoff.scoring.scorer"

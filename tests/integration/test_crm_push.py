@@ -22,13 +22,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.routing.crm_push import CrmPusher, crm_body, enqueue_delivery
+from services.routing.domain.crm_message import crm_body
+from services.routing.repository import RoutingRepository
 from services.routing.tables import SCHEMA, crm_deliveries
+from services.routing.use_cases.crm_push import CrmPusher
 from shared.db.engine import make_engine, make_sessionmaker, unit_of_work
-from shared.events.envelope import Envelope, lead_id_for, utcnow
+from shared.events.envelope import Envelope, utcnow
 from shared.events.payloads import LeadRouted
+from shared.identity import lead_id_for
 from shared.webhooks.signature import SignatureRefused, verify
-from tests.integration.support import wait_until
+from tests.e2e.support import wait_until
 
 SECRET = "crm-test-secret"
 
@@ -58,6 +61,7 @@ class Crm:
     fail_status: int = 500
     hang_next: int = 0
     requests: list[Request] = field(default_factory=list)
+    active: int = 0  # connections being handled right now
     _server: asyncio.Server | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -83,7 +87,12 @@ class Crm:
             self._server.close()
             await asyncio.wait_for(self._server.wait_closed(), 5)
 
+    async def quiet(self) -> bool:
+        """True once no request is being received: everything sent so far is recorded."""
+        return self.active == 0
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.active += 1
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
             request_line, *lines = head.split("\r\n")
@@ -118,6 +127,7 @@ class Crm:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self.active -= 1
             writer.close()
 
 
@@ -139,9 +149,9 @@ def free_port() -> int:
 
 
 @pytest.fixture
-async def sessions(stack) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def sessions(database_url) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     scratch = f"itest_crm_{uuid.uuid4().hex[:8]}"
-    base = make_engine(stack.database_url)
+    base = make_engine(database_url)
     engine = base.execution_options(schema_translate_map={SCHEMA: scratch})
     async with engine.begin() as conn:
         await conn.exec_driver_sql(f'CREATE SCHEMA "{scratch}"')
@@ -164,7 +174,7 @@ def lead_routed(email: str | None = None) -> Envelope:
 async def enqueue(sessions, *events: Envelope) -> None:
     async with unit_of_work(sessions) as session:
         for event in events:
-            await enqueue_delivery(session, event)
+            await RoutingRepository(session).enqueue_delivery(event.event_id, event.lead_id, crm_body(event))
 
 
 async def delivery(sessions, event_id: uuid.UUID):
@@ -200,9 +210,12 @@ async def test_a_routed_lead_is_posted_once_signed_with_its_exact_body_and_marke
     try:
         await wait_until(lambda: _async(crm.delivered(event.event_id)), timeout_s=10)
         row = await wait_until(lambda: _delivered_row(sessions, event.event_id), timeout_s=5)
-        await asyncio.sleep(0.2)  # a few more rounds of the loop: nothing is sent again
+        sentinel = lead_routed()  # queued after the first was delivered: once it arrives, the loop
+        await enqueue(sessions, sentinel)  # has gone round again, and would have sent the first again
+        await wait_until(lambda: _async(crm.delivered(sentinel.event_id)), timeout_s=10)
     finally:
         await stop()
+    await wait_until(crm.quiet, timeout_s=5)
 
     [request] = crm.attempts_for(event.event_id)
     assert request.body == crm_body(event) == row.body, "the stored bytes are exactly what was signed and sent"
@@ -320,13 +333,13 @@ async def test_a_refusal_4xx_is_logged_as_an_error_and_still_retried(sessions, c
     await enqueue(sessions, event)
     misconfigured = pusher(sessions, crm.url, secret="not-the-crm-secret")
     try:
-        with caplog.at_level(logging.WARNING, logger="services.routing.crm_push"):
+        with caplog.at_level(logging.WARNING, logger="services.routing.use_cases.crm_push"):
             assert await misconfigured.push_once() == 1
     finally:
         await misconfigured.aclose()
     row = await delivery(sessions, event.event_id)
     assert row.delivered_at is None and row.last_error.startswith("HTTP 401: signature does not match")
-    assert [r.levelno for r in caplog.records if r.name == "services.routing.crm_push"] == [logging.ERROR]
+    assert [r.levelno for r in caplog.records if r.name == "services.routing.use_cases.crm_push"] == [logging.ERROR]
 
     fixed = pusher(sessions, crm.url)  # the secret is corrected: the row was kept, and goes through
     try:
@@ -345,10 +358,10 @@ async def test_two_pushers_side_by_side_deliver_each_event_exactly_once(sessions
     stops = [await running(p) for p in pushers]
     try:
         await wait_until(lambda: _async(len(crm.delivered()) >= len(events)), timeout_s=15)
-        await asyncio.sleep(0.3)
     finally:
         for stop in stops:
             await stop()
+    await wait_until(crm.quiet, timeout_s=5)  # stopped, and every request they sent is recorded
     delivered = [r.delivery_id for r in crm.delivered()]
     assert sorted(delivered) == sorted(str(e.event_id) for e in events), "each exactly once"
     assert sum(p.delivered for p in pushers) == len(events)

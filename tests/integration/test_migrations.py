@@ -14,7 +14,7 @@ from shared.db.migrations import SERVICES
 
 
 @pytest.mark.parametrize("service", SERVICES)
-async def test_migrations_match_the_table_definitions(stack, service):
+async def test_migrations_match_the_table_definitions(database_url, service):
     metadata = importlib.import_module(f"services.{service}.tables").metadata
 
     def diff(connection):
@@ -25,7 +25,7 @@ async def test_migrations_match_the_table_definitions(stack, service):
         })
         return compare_metadata(context, metadata)
 
-    engine = make_engine(stack.database_url)
+    engine = make_engine(database_url)
     try:
         async with engine.connect() as conn:
             changes = await conn.run_sync(diff)

@@ -1,14 +1,13 @@
-"""Static checks of docker-compose.yml, the service Dockerfiles and deploy/env.example.
+"""Static checks of docker-compose.yml, against deploy/Dockerfile and deploy/env.example.
 
-No Docker daemon and no network: the compose file is parsed with yaml. If the ``docker``
-CLI with its compose plugin is present, ``docker compose config -q`` validates it too.
+No Docker daemon and no network: the compose file is parsed with yaml, the Dockerfile is
+read as Docker builds it (tests/unit/deploy/dockerfile.py; the images themselves are
+checked in tests/unit/deploy/test_dockerfile.py).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
@@ -16,11 +15,13 @@ import pytest
 import yaml
 
 from shared.events.topics import ALL_TOPICS
+from tests.unit.deploy.dockerfile import DOCKERFILE, Dockerfile, Image
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "deploy" / "env.example"
 APP_SERVICES = ("intake", "scoring", "routing", "feedback")
+SERVICE_TARGET, MIGRATE_TARGET = "service", "migrate"  # deploy/Dockerfile's stages
 HOST_PORTS = {"intake": 8001, "scoring": 8002, "routing": 8003, "feedback": 8004}
 SECRET_KEY = re.compile(r"(_API_KEYS|_SECRET|PASSWORD|_TOKEN)$")
 # ${VAR}, ${VAR:?msg} or ${VAR?msg}: required, and no default that could be a literal secret.
@@ -68,28 +69,38 @@ def split_url(value: str) -> tuple[SplitResult, dict[str, str]]:
     return urlsplit(re.sub(r"\$\{[^}]*\}", token, value)), originals
 
 
-def dockerfile_of(service: dict) -> Path:
+def build_of(service: dict) -> dict:
     build = service["build"]
-    if isinstance(build, str):
-        build = {"context": build}
+    return {"context": build} if isinstance(build, str) else build
+
+
+def dockerfile_of(service: dict) -> Path:
+    build = build_of(service)
     context = (ROOT / build.get("context", ".")).resolve()
     return (context / build.get("dockerfile", "Dockerfile")).resolve()
 
 
-def start_command(dockerfile: Path) -> list[str]:
-    """ENTRYPOINT + CMD of the last stage, each in exec (JSON) or shell form."""
-    text = re.sub(r"\\\n", " ", dockerfile.read_text())
-    found: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        m = re.match(r"\s*(FROM|CMD|ENTRYPOINT)\s+(.*)", line, re.IGNORECASE)
-        if not m:
-            continue
-        word, rest = m.group(1).upper(), m.group(2).strip()
-        if word == "FROM":
-            found = {}
+def build_args_of(service: dict) -> dict[str, str]:
+    args = build_of(service).get("args") or {}
+    if isinstance(args, list):
+        args = dict(item.split("=", 1) if "=" in item else (item, "") for item in args)
+    return {key: "" if value is None else str(value) for key, value in args.items()}
+
+
+def image_of(service: dict) -> Image:
+    """The image compose builds for a service: its target (default: the last stage) and build args."""
+    return Dockerfile(dockerfile_of(service)).image(build_of(service).get("target"), **build_args_of(service))
+
+
+def published_ports(service: dict) -> list[tuple[str, str]]:
+    """(published, target) for each entry of ports."""
+    found = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            found.append((str(port.get("published")), str(port.get("target"))))
         else:
-            found[word] = json.loads(rest) if rest.startswith("[") else shlex.split(rest)
-    return found.get("ENTRYPOINT", []) + found.get("CMD", [])
+            found.append(tuple(str(port).split(":")[-2:]))
+    return found
 
 
 def kafka_internal_listener(services: dict) -> str:
@@ -120,14 +131,39 @@ def test_all_services_defined(services: dict) -> None:
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_app_service_builds_from_its_dockerfile(services: dict, name: str) -> None:
     service = services[name]
+    build = build_of(service)
     dockerfile = dockerfile_of(service)
     assert dockerfile.is_file(), f"{name}: {dockerfile} does not exist"
     assert (ROOT / "deploy") in dockerfile.parents, f"{name}: {dockerfile} is not under deploy/"
+    assert (ROOT / build.get("context", ".")).resolve() == ROOT, f"{name}: the context is not the repo root"
+    assert dockerfile == DOCKERFILE, f"{name}: builds {dockerfile}, not deploy/Dockerfile"
+    assert build.get("target", Dockerfile().stage_names[-1]) == SERVICE_TARGET, f"{name}: target {build.get('target')}"
+    assert build_args_of(service) == {"SERVICE": name}, f"{name}: build args {build_args_of(service)}"
+    assert (ROOT / "services" / name / "app.py").is_file(), f"SERVICE={name}: no services/{name}/app.py"
     assert "command" not in service and "entrypoint" not in service, f"{name} overrides the image CMD"
-    argv = start_command(dockerfile)
+    argv = image_of(service).argv()
     assert argv[:1] == ["uvicorn"] or argv[:3] == ["python", "-m", "uvicorn"], f"{dockerfile}: {argv}"
     assert "--factory" in argv and f"services.{name}.app:create_app" in argv, f"{dockerfile}: {argv}"
     assert re.search(r"^FROM\s+python:3\.11-slim\b", dockerfile.read_text(), re.MULTILINE)
+
+
+def test_every_image_is_built_from_the_one_dockerfile(services: dict) -> None:
+    built = {name: service for name, service in services.items() if "build" in service}
+    assert set(built) == {*APP_SERVICES, "migrate"}, sorted(built)
+    for name, service in built.items():
+        assert dockerfile_of(service) == DOCKERFILE, f"{name}: {dockerfile_of(service)}"
+        assert (ROOT / build_of(service).get("context", ".")).resolve() == ROOT, name
+        assert "image" not in service, f"{name}: names its image; compose's default is handoff-{name}"
+
+
+def test_migrate_builds_the_migrate_target(services: dict) -> None:
+    migrate = services["migrate"]
+    assert build_of(migrate).get("target") == MIGRATE_TARGET, build_of(migrate)
+    assert not build_args_of(migrate), "the migrate target takes no SERVICE: it carries all four"
+    argv = image_of(migrate).argv()
+    assert argv == ["python", "-m", "shared.db.migrations"], argv
+    assert migrate.get("command", argv) == argv, "compose's command is not the migrate image's CMD"
+    assert "entrypoint" not in migrate and "ports" not in migrate
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -145,8 +181,14 @@ def test_app_service_health_dependencies_and_port(services: dict, name: str) -> 
         "migrate": "service_completed_successfully",
         "topics": "service_completed_successfully",
     }, f"{name}: {conditions}"
-    ports = [str(p) if not isinstance(p, dict) else f"{p.get('published')}:{p.get('target')}" for p in service["ports"]]
-    assert any(p.split(":")[-2:] == [str(HOST_PORTS[name]), "8000"] for p in ports), f"{name}: {ports}"
+    ports = published_ports(service)
+    assert (str(HOST_PORTS[name]), "8000") in ports, f"{name}: {ports}"
+    # consistent with the image: the port it exposes, the user it runs as (and the healthcheck with it)
+    image = image_of(service)
+    assert {int(target) for _, target in ports} <= image.expose, f"{name}: {ports}, image exposes {image.expose}"
+    assert any(f":{port}/readyz" in command for port in image.expose), f"{name} healthcheck: {command}"
+    assert test[:2] == ["CMD", "python"] or not isinstance(test, list), "the healthcheck needs only the image's Python"
+    assert service.get("user", image.user) == image.user == "handoff", f"{name}: runs as {service.get('user')}"
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)

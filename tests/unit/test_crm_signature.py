@@ -11,15 +11,11 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from services.routing.crm_push import (
-    CrmPusher,
-    backoff_s,
-    crm_body,
-    failure_text,
-    signed_headers,
-)
-from shared.events.envelope import Envelope, lead_id_for
+from services.routing.domain.crm_message import backoff_s, crm_body, failure_text, signed_headers
+from services.routing.use_cases.crm_push import CrmPusher
+from shared.events.envelope import Envelope
 from shared.events.payloads import LeadNurtured, LeadRouted
+from shared.identity import lead_id_for
 from shared.webhooks.signature import verify
 
 EMAIL = "ada@acme.com"

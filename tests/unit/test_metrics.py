@@ -15,11 +15,11 @@ import pytest
 from fastapi import APIRouter, FastAPI, HTTPException
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.orm import Session
 
-from services.feedback.handlers import stage_latencies
-from services.routing.clock import SLA_ACTIONS, count_breaches
+from services.feedback.domain.latency import stage_latencies
+from services.routing.use_cases.sla_clock import SLA_ACTIONS, count_breaches
 from shared.events.envelope import Envelope
 from shared.events.topics import DEAD_LETTER
 from shared.kafka.consumer import ConsumerSpec, EventConsumer
@@ -27,6 +27,7 @@ from shared.kafka.dead_letters import dead_letter_for
 from shared.observability.metrics import LagSeries, after_commit, partition_lag
 from shared.service.app import build_app
 from shared.service.http_metrics import UNMATCHED, HttpMetricsMiddleware, route_template
+from shared.settings import ServiceSettings
 
 
 def value(name: str, **labels: str) -> float:
@@ -130,7 +131,7 @@ async def test_every_service_app_serves_metrics_in_prometheus_text_format_and_do
     def no_runtime(app):
         raise AssertionError("the lifespan does not run in this test")
 
-    app = build_app("unit", no_runtime, title="unit", description="unit")
+    app = build_app("unit", ServiceSettings(), MetaData(), no_runtime, title="unit", description="unit", routers=[])
     async with client(app) as http:
         await http.get("/healthz")
         first = await http.get("/metrics")

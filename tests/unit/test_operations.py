@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ops.kafka_overview import GroupLag, PartitionLag, TopicOverview, TopicStats
-from services.feedback.operations import _Sample, kafka_summary, rates
+from services.feedback.domain.operations import Sample, kafka_summary, rates
+from shared.kafka.overview import GroupLag, PartitionLag, TopicOverview, TopicStats
 
 
 def test_rates_need_two_samples_and_divide_by_the_elapsed_time():
-    first = _Sample(10.0, {"a": 100, "b": 7})
+    first = Sample(10.0, {"a": 100, "b": 7})
     assert rates(None, first) == {"a": None, "b": None}
-    second = _Sample(14.0, {"a": 110, "b": 7, "c": 3})
+    second = Sample(14.0, {"a": 110, "b": 7, "c": 3})
     assert rates(first, second) == {"a": 2.5, "b": 0.0, "c": 0.0}  # a new topic has no earlier count
     assert rates(second, second) == {"a": None, "b": None, "c": None}
 
 
 def test_rates_never_go_negative_when_a_topic_is_recreated():
-    assert rates(_Sample(0.0, {"a": 50}), _Sample(2.0, {"a": 10})) == {"a": 0.0}
+    assert rates(Sample(0.0, {"a": 50}), Sample(2.0, {"a": 10})) == {"a": 0.0}
 
 
 def test_kafka_summary_sorts_and_totals_lag_per_group():

@@ -12,7 +12,6 @@ from aiokafka.structs import ConsumerRecord
 from ops import defaults
 from ops.errors import OpsError
 from ops.formatting import error_summary, event_facts, format_overview, rules_short, shorten, table
-from ops.kafka_overview import TopicOverview, TopicStats, group_lags
 from ops.letters import (
     REPLAY_HEADER,
     ReplayRefused,
@@ -24,10 +23,12 @@ from ops.letters import (
 )
 from ops.records import format_record_line, matches_lead, record_to_dict, record_view
 from ops.timeline import event_lines, format_timeline, resolve_lead
-from shared.events.envelope import Envelope, lead_id_for
+from shared.events.envelope import Envelope
 from shared.events.payloads import LeadCaptured
 from shared.events.topics import DEAD_LETTER, LEAD_CAPTURED
+from shared.identity import lead_id_for
 from shared.kafka.dead_letters import dead_letter_for
+from shared.kafka.overview import TopicOverview, TopicStats, group_lags
 
 EMAIL = "ada@acme.com"
 LEAD = lead_id_for(EMAIL)

@@ -14,12 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.routing.domain.accounts import (
-    find_account,
-    is_free_mail,
-    match_account,
-    normalise_account_domain,
-)
+from services.routing.domain.accounts import find_account, is_free_mail, normalise_account_domain
 from services.routing.domain.availability import (
     OwnerLoad,
     day_bounds,
@@ -34,16 +29,10 @@ from services.routing.domain.decision import (
     route,
     route_queued,
 )
-from services.routing.domain.policy import (
-    DEFAULT_FREE_MAIL_DOMAINS,
-    LeadFacts,
-    Owner,
-    PolicyError,
-    RoutingPolicy,
-    Target,
-    load_policy,
-    parse_policy,
-)
+from services.routing.domain.lead_facts import LeadFacts
+from services.routing.domain.owners import Owner
+from services.routing.domain.policy import PolicyError, RoutingPolicy, load_policy, parse_policy
+from services.routing.domain.rules import Target
 from services.routing.domain.strategies import (
     PositionState,
     WeightedState,
@@ -53,6 +42,7 @@ from services.routing.domain.strategies import (
     state_from_dict,
     weighted_round_robin,
 )
+from shared.identity import FREE_MAIL_DOMAINS
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "routing_policy.yaml"
 SHIPPED = load_policy(CONFIG)
@@ -155,7 +145,7 @@ def test_a_valid_policy_reads_with_its_defaults():
     assert p.team("desk").strategy == "round_robin"
     assert p.sla.max_reassignments == 2 and p.sla.default_minutes == 240
     assert p.fallback.account_match is True
-    assert "gmail.com" in p.free_mail_domains
+    assert "gmail.com" in p.free_mail and p.free_mail_domains == ()  # the shared list, nothing added
 
 
 def test_owners_without_hours_get_the_default_hours_and_always_stays_always():
@@ -388,29 +378,35 @@ def test_account_domains_are_normalised(raw, expected):
 
 
 def test_free_mail_domains_are_recognised_in_any_form():
-    free = DEFAULT_FREE_MAIL_DOMAINS
+    free = FREE_MAIL_DOMAINS
     assert is_free_mail("gmail.com", free) and is_free_mail("GMail.com", free)
-    assert is_free_mail("mail.yahoo.co.uk", free)
+    assert is_free_mail("mail.yahoo.co.uk", free) and is_free_mail("https://www.gmx.de/x", free)
     assert not is_free_mail("acme.com", free) and not is_free_mail(None, free)
 
 
-ACCOUNTS = {"acme.com": "ben", "globex.co.uk": "cleo", "gmail.com": "ana"}
+ACCOUNTS = {"acme.com": "ben", "globex.co.uk": "cleo", "gmail.com": "ana", "partner.io": "dan"}
+
+
+def account_owner(lead: LeadFacts, free: frozenset[str] = FREE_MAIL_DOMAINS) -> str | None:
+    found = find_account(lead, ACCOUNTS, free)
+    return None if found is None else found[1]
 
 
 def test_the_company_domain_is_preferred_then_the_email_domain():
-    free = DEFAULT_FREE_MAIL_DOMAINS
     lead = facts(company_domain="https://www.globex.co.uk", email_domain="acme.com")
-    assert find_account(lead, ACCOUNTS, free) == ("globex.co.uk", "cleo")
-    assert match_account(facts(company_domain="unknown.io", email_domain="eu.acme.com"), ACCOUNTS, free) == "ben"
-    assert match_account(facts(company_domain="unknown.io", email_domain="other.io"), ACCOUNTS, free) is None
-    assert match_account(facts(), ACCOUNTS, free) is None
+    assert find_account(lead, ACCOUNTS, FREE_MAIL_DOMAINS) == ("globex.co.uk", "cleo")
+    assert account_owner(facts(company_domain="unknown.io", email_domain="eu.acme.com")) == "ben"
+    assert account_owner(facts(company_domain="unknown.io", email_domain="other.io")) is None
+    assert account_owner(facts()) is None
 
 
 def test_free_mail_never_matches_an_account_even_when_one_is_recorded():
-    free = DEFAULT_FREE_MAIL_DOMAINS
-    assert match_account(facts(email_domain="gmail.com"), ACCOUNTS, free) is None
-    assert match_account(facts(company_domain="gmail.com", email_domain="acme.com"), ACCOUNTS, free) == "ben"
-    assert match_account(facts(email_domain="gmail.com"), ACCOUNTS, ["yahoo.com"]) == "ana"  # the list decides
+    assert account_owner(facts(email_domain="gmail.com")) is None
+    assert account_owner(facts(company_domain="gmail.com", email_domain="acme.com")) == "ben"
+    # a policy's own free-mail domains add to the shared list
+    assert account_owner(facts(email_domain="partner.io")) == "dan"
+    assert account_owner(facts(email_domain="partner.io"), FREE_MAIL_DOMAINS | {"partner.io"}) is None
+    assert policy(free_mail_domains=["partner.io"]).free_mail == FREE_MAIL_DOMAINS | {"partner.io"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from services.routing.domain.availability import (
     week_bounds,
 )
 from services.routing.domain.decision import route
-from services.routing.domain.policy import LeadFacts, RoutingPolicy, parse_policy
+from services.routing.domain.lead_facts import LeadFacts
+from services.routing.domain.policy import RoutingPolicy, parse_policy
 from services.routing.domain.strategies import (
     PositionState,
     WeightedState,

@@ -13,10 +13,13 @@ from hypothesis import strategies as st
 
 from services.routing.domain.availability import in_working_hours
 from services.routing.domain.decision import route
-from services.routing.domain.policy import LeadFacts, Owner, RoutingPolicy, parse_policy
+from services.routing.domain.lead_facts import LeadFacts
+from services.routing.domain.owners import Owner
+from services.routing.domain.policy import RoutingPolicy, parse_policy
 from services.routing.domain.sla import (
     breach_action,
     due_action,
+    next_due_at,
     sla_clock,
     sla_minutes_for,
     working_deadline,
@@ -204,7 +207,12 @@ def test_the_clock_escalates_at_the_deadline_and_reassigns_after_the_grace():
     p = sla_policy(reassign_after_minutes=30)
     clock = sla_clock(p, p.owner("ana"), utc(2026, 3, 2, 16, 30), 60)
     assert (clock.accept_by, clock.reassign_at) == (utc(2026, 3, 3, 9, 30), utc(2026, 3, 3, 10, 0))
-    assert clock.to_dict()["accept_by"] == "2026-03-03T09:30:00+00:00"
+    assert next_due_at(clock, escalated=False) == clock.accept_by
+    assert next_due_at(clock, escalated=True) == clock.reassign_at
+    tenth = clock.scaled(0.1)  # tests and demos shrink a clock around its start
+    assert (tenth.accept_by - tenth.started_at, tenth.reassign_at - tenth.started_at) == (
+        (clock.accept_by - clock.started_at) / 10, (clock.reassign_at - clock.started_at) / 10)
+    assert clock.scaled(1.0) is clock
 
     def due(now: datetime, escalated: bool, reassigned: int = 0) -> str | None:
         return due_action(p, clock, now, escalated=escalated, reassignments_so_far=reassigned)

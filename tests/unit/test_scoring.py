@@ -18,11 +18,11 @@ from services.scoring.domain.definition import (
     load_definition,
     parse_definition,
 )
+from services.scoring.domain.profile import merge_profile
 from services.scoring.domain.scoring import (
     Activity,
     RuleHit,
     cap_window,
-    merge_profile,
     round_half_up,
     score_lead,
 )

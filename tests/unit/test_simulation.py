@@ -80,8 +80,20 @@ def test_the_report_counts_flips_transitions_and_qualified_leads_by_source_and_c
              "rules_gained": [], "rules_lost": []},
         ],
         "flipped_lead_ids": ["lead-1", "lead-2", "lead-3"],
+        "recycled_without_new_interest": 0,
     }
     json.dumps(report)  # ready for a JSON body
+
+
+def test_a_recycled_lead_without_new_interest_is_counted_apart_as_re_scoring_would_hold_it_back():
+    recycled = StoredLead(lead_id="lead-9", email="lead-9@example.com", source="web", campaign=None,
+                          profile={"company_size": 100, "job_title": "VP Sales", "country": "DE"}, cycle=2)
+    engaged_again = StoredLead(lead_id="lead-8", email="lead-8@example.com", source="web", campaign=None,
+                               profile={"company_size": 100, "job_title": "VP Sales", "country": "DE"},
+                               activities=(DEMO,), cycle=2)
+    report = simulate(CURRENT, CANDIDATE, [*LEADS, recycled, engaged_again], NOW)
+    assert report.recycled_without_new_interest == 1
+    assert report.leads_scored == len(LEADS) + 1 and "lead-9" not in report.flipped_lead_ids
 
 
 def test_samples_are_limited_but_every_flipped_lead_is_listed():
@@ -130,7 +142,7 @@ def test_no_leads_is_an_empty_report():
     assert report.to_dict() == {
         "current_version": "v1", "candidate_version": "v2", "leads_scored": 0, "changed_stage": 0,
         "transitions": {}, "mql_before": 0, "mql_after": 0, "by_source": {}, "by_campaign": {},
-        "samples": [], "flipped_lead_ids": []}
+        "samples": [], "flipped_lead_ids": [], "recycled_without_new_interest": 0}
 
 
 def test_a_negative_sample_size_is_refused():

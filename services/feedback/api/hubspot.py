@@ -1,26 +1,30 @@
-"""HubSpot's webhooks, signed with its v3 signature: each event is applied, linked,
-ignored or parked for review, and HubSpot hears 200 unless the request is not
-believed (401) or not HubSpot's format (422)."""
+"""HubSpot's webhooks, signed with its v3 signature: each event is applied, linked, ignored
+or parked for review, and HubSpot hears 200 unless the request is not believed (401) or not
+HubSpot's format (422)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import TypeAdapter, ValidationError
+from fastapi import APIRouter, Header, Request
+from pydantic import Field, TypeAdapter, ValidationError
 
+from services.feedback.api.dependencies import Resources, Writes
+from services.feedback.api.models import EventResultView, HubSpotReceipt
 from services.feedback.domain.hubspot import HubSpotEvent
-from services.feedback.hubspot_events import handle_event
 from services.feedback.settings import FeedbackSettings
-from shared.service.app import runtime_of
-from shared.service.errors import field_errors
+from services.feedback.use_cases.hubspot_events import RESULTS, handle_event
+from shared.errors import InvalidInput, Unauthorized
+from shared.service.errors import error_responses, field_errors
 from shared.webhooks.hubspot_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_v3
 from shared.webhooks.signature import SignatureRefused
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["feedback"])
-_EVENTS = TypeAdapter(list[HubSpotEvent])
+router = APIRouter(tags=["closed loop"])
+MAX_EVENTS = 1000
+_EVENTS = TypeAdapter(Annotated[list[HubSpotEvent], Field(max_length=MAX_EVENTS)])
 
 
 def signed_uri(request: Request, settings: FeedbackSettings) -> str:
@@ -31,26 +35,36 @@ def signed_uri(request: Request, settings: FeedbackSettings) -> str:
     return settings.hubspot_webhook_url + (f"?{query}" if query else "")
 
 
-@router.post("/webhooks/hubspot")
-async def hubspot_webhook(request: Request) -> dict:
-    runtime = runtime_of(request)
-    settings: FeedbackSettings = runtime.settings
+BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "array", "maxItems": MAX_EVENTS, "items": {"$ref": "#/components/schemas/HubSpotEvent"}}}}}}
+
+
+@router.post("/webhooks/hubspot", response_model=HubSpotReceipt, responses=error_responses(400, 401, 413, 422, 503),
+             openapi_extra=BODY, summary="HubSpot's contact property changes (signature v3)")
+async def hubspot_webhook(
+    request: Request, resources: Resources, writes: Writes,
+    signature: Annotated[str | None, Header(
+        alias=SIGNATURE_HEADER, max_length=512,
+        description="base64 HMAC-SHA256 of method, URI, body and timestamp")] = None,
+    timestamp: Annotated[str | None, Header(alias=TIMESTAMP_HEADER, max_length=20,
+                                            description="milliseconds since the epoch")] = None,
+) -> HubSpotReceipt:
+    settings = resources.settings
     body = await request.body()
     try:
-        verify_v3(request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER),
-                  method=request.method, uri=signed_uri(request, settings), body=body,
+        verify_v3(signature, timestamp, method=request.method, uri=signed_uri(request, settings), body=body,
                   secrets=settings.hubspot_secrets(), now_ms=int(time.time() * 1000))
     except SignatureRefused as exc:
-        log.warning("HubSpot webhook refused: %s", exc,
-                    extra={"client": request.client.host if request.client else None})
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=str(exc)) from None
+        client = request.client.host if request.client else None
+        log.warning("HubSpot webhook refused: %s", exc, extra={"client": client})
+        raise Unauthorized(str(exc)) from None
     try:
         events = _EVENTS.validate_json(body)
     except ValidationError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=field_errors(exc)) from None
-    mapping = request.app.state.hubspot_mapping
-    results = [await handle_event(runtime, mapping, event)
+        raise InvalidInput([(p["field"], p["reason"]) for p in field_errors(exc)]) from None
+    results = [await handle_event(writes, resources.hubspot, event)
                for event in sorted(events, key=lambda e: (e.occurredAt, e.eventId))]
-    counts = {kind: sum(r.result == kind for r in results)
-              for kind in ("applied", "linked", "parked", "duplicate", "ignored")}
-    return {"received": len(events), **counts, "events": [r.to_dict() for r in results]}
+    counts = {kind: sum(r.result == kind for r in results) for kind in RESULTS}
+    return HubSpotReceipt(received=len(events), **counts,
+                          events=[EventResultView(delivery_id=r.delivery_id, result=r.result, detail=r.detail)
+                                  for r in results])

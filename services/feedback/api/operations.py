@@ -3,15 +3,16 @@ funnel of the last hour and day; it refreshes itself from ``/ops/overview``."""
 
 from __future__ import annotations
 
-import logging
 from importlib.resources import files
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from ops.errors import OpsError
+from services.feedback.api.dependencies import Resources
+from services.feedback.api.models import OperationsOverview
+from shared.service.errors import error_responses
 
-log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 PAGE = files("services.feedback").joinpath("static/operations.html")
 
@@ -21,11 +22,7 @@ async def operations_page() -> HTMLResponse:
     return HTMLResponse(PAGE.read_text(encoding="utf-8"), headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/ops/overview")
-async def operations_overview(request: Request) -> dict:
-    """What the page shows, as JSON: the same numbers, for scripts and for checking the page."""
-    try:
-        return await request.app.state.operations.snapshot()
-    except OpsError as exc:
-        log.warning("operator overview unavailable: %s", exc)
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
+@router.get("/ops/overview", response_model=OperationsOverview, responses=error_responses(503),
+            summary="What the operator page shows, as JSON: topics, lag, dead letters, SLA breaches, funnel")
+async def operations_overview(resources: Resources) -> dict[str, Any]:
+    return await resources.operations.snapshot()

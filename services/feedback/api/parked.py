@@ -1,57 +1,48 @@
-"""Review of parked outcomes: see what a CRM sent that could not be applied, retry
-it once the cause is fixed (the contact linked, the lead accepted, the mapping
-corrected), or discard it with a note. Changes need the admin token."""
+"""Review of parked outcomes: see what a CRM sent that could not be applied, retry it once
+the cause is fixed (the contact linked, the lead accepted, the mapping corrected), or
+discard it with a note. Changes need the admin token."""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 
-from services.feedback.hubspot_events import retry_parked
-from services.feedback.outcome_applier import OutcomeRefused
-from services.feedback.parking import discard, get_parked, list_parked
-from shared.service.admin import require_admin
-from shared.service.app import runtime_of
+from services.feedback.api.dependencies import Reads, Resources, Writes
+from services.feedback.api.models import Discarded, DiscardRequest, ParkedList, ParkedStatus, ParkedView, RetryResult
+from services.feedback.use_cases.parked_outcomes import discard, retry
+from shared.service.auth import Admin
+from shared.service.errors import error_responses
 
-router = APIRouter(tags=["feedback"])
+router = APIRouter(tags=["closed loop"])
 
-
-@router.get("/outcomes/parked")
-async def parked(request: Request, status_: Literal["parked", "applied", "discarded"] = Query("parked", alias="status"),
-                 limit: int = Query(100, ge=1, le=1000)) -> dict:
-    items = await list_parked(runtime_of(request), status_, limit)
-    return {"status": status_, "count": len(items), "items": [p.to_dict() for p in items]}
+ParkedId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the parked outcome's id", examples=[3])]
 
 
-async def _parked_or_404(request: Request, parked_id: int):
-    found = await get_parked(runtime_of(request), parked_id)
-    if found is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no parked outcome {parked_id}")
-    if found.status != "parked":
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"parked outcome {parked_id} is already {found.status}")
-    return found
+@router.get("/outcomes/parked", response_model=ParkedList, responses=error_responses(422, 503),
+            summary="Outcomes a CRM sent that could not be applied, with the problem")
+async def parked(reads: Reads, status: ParkedStatus = "parked",
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> ParkedList:
+    items = await reads.parked(status, limit)
+    return ParkedList(status=status, count=len(items), items=[ParkedView.model_validate(asdict(p)) for p in items])
 
 
-@router.post("/outcomes/parked/{parked_id}/retry")
-async def retry(parked_id: int, request: Request, actor: str = Depends(require_admin)) -> dict:
-    found = await _parked_or_404(request, parked_id)
-    try:
-        detail = await retry_parked(runtime_of(request), request.app.state.hubspot_mapping, found, actor)
-    except OutcomeRefused as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"still cannot be applied: {exc}") from None
-    return {"id": parked_id, "status": "applied", "detail": detail}
+@router.post("/outcomes/parked/{parked_id}/retry", response_model=RetryResult,
+             responses=error_responses(401, 403, 404, 409, 422, 503),
+             summary="Apply a parked outcome again, now (RevOps); 409 says why it still cannot be")
+async def retry_parked(parked_id: ParkedId, actor: Admin, resources: Resources,
+                       writes: Writes) -> RetryResult | JSONResponse:
+    result = await retry(writes, resources.hubspot, parked_id, actor)
+    if not result.applied:  # answered, not raised: the outcome's new problem is kept
+        return JSONResponse({"detail": result.detail}, status_code=409)
+    return RetryResult(id=parked_id, status="applied", detail=result.detail)
 
 
-class DiscardRequest(BaseModel):
-    note: str = Field(min_length=3, max_length=1000, description="why it is dropped, for the record")
-
-
-@router.post("/outcomes/parked/{parked_id}/discard")
-async def discard_parked(parked_id: int, body: DiscardRequest, request: Request,
-                         actor: str = Depends(require_admin)) -> dict:
-    await _parked_or_404(request, parked_id)
-    if not await discard(runtime_of(request), parked_id, actor, body.note):
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"parked outcome {parked_id} was resolved meanwhile")
-    return {"id": parked_id, "status": "discarded"}
+@router.post("/outcomes/parked/{parked_id}/discard", response_model=Discarded,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503),
+             summary="Drop a parked outcome with a note (RevOps)")
+async def discard_parked(parked_id: ParkedId, body: DiscardRequest, actor: Admin, writes: Writes) -> Discarded:
+    await discard(writes, parked_id, actor, body.note)
+    return Discarded(id=parked_id, status="discarded")

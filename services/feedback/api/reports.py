@@ -1,61 +1,60 @@
-"""Reports both teams read: the funnel by period, source, campaign or owner, SLA
-compliance of sales and marketing, and the revenue planner. JSON, or CSV to export."""
+"""Reports both teams read: the funnel by period, source, campaign or owner, SLA compliance
+of sales and marketing, and the revenue planner. JSON, or CSV to export."""
 
 from __future__ import annotations
 
 import csv
 import io
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
-from services.feedback.cycles import cycles_active_since
-from services.feedback.domain.planner import plan
-from services.feedback.domain.reports import funnel_report
-from services.feedback.settings import FeedbackSettings
+from services.feedback.api.dependencies import Reads, Resources
+from services.feedback.api.models import FunnelReport, PlanRequest, RevenuePlan
+from services.feedback.use_cases.reports import funnel as funnel_of
+from services.feedback.use_cases.reports import revenue_plan
+from shared.errors import InvalidInput
 from shared.events.envelope import utcnow
-from shared.service.app import runtime_of
+from shared.service.errors import error_responses
 
 router = APIRouter(tags=["reports"])
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
-
-async def _cycles(request: Request, since: datetime):
-    async with runtime_of(request).sessions() as session:
-        return await cycles_active_since(session, since)
-
-
-def _promise(settings: FeedbackSettings, start: datetime, end: datetime) -> int | None:
-    per_30 = settings.marketing_mql_promise_per_30_days
-    if per_30 is None:
-        return None
-    return round(per_30 * (end - start).total_seconds() / timedelta(days=30).total_seconds())
+Moment = Annotated[datetime | None, Query(description="ISO 8601; without a time zone: UTC; 2000 to 2200")]
+CSV = {"text/csv": {"schema": {"type": "string"}, "example": "period_start,period_end,group_by,group,leads\n"}}
 
 
 def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    problems = []
+    for name, value in (("start", start), ("end", end)):
+        if value is not None:
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+            if not EARLIEST <= aware <= LATEST:
+                problems.append((f"query.{name}", "must be between 2000-01-01 and 2200-01-01"))
+    if problems:
+        raise InvalidInput(problems)
     end = end or utcnow()
     start = start or end - timedelta(days=30)
     start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
     if start >= end:
-        raise HTTPException(422, detail=[{"field": "query.start", "reason": "start must be before end"}])
+        raise InvalidInput.one("query.start", "start must be before end")
     return start, end
 
 
-@router.get("/reports/funnel")
-async def funnel(request: Request, start: datetime | None = Query(None, description="default: 30 days ago"),
-                 end: datetime | None = Query(None, description="default: now"),
+@router.get("/reports/funnel", response_model=FunnelReport,
+            responses={**error_responses(422, 503), 200: {"content": CSV, "description": "The funnel (JSON or CSV)"}},
+            summary="The funnel: leads, MQLs, accepted, rejected by reason, won and revenue, SLA of both teams")
+async def funnel(resources: Resources, reads: Reads, start: Moment = None, end: Moment = None,
                  group_by: Literal["source", "campaign", "owner", "week", "month"] | None = None,
-                 currency: str = Query("EUR", min_length=3, max_length=3),
-                 format: Literal["json", "csv"] = "json"):
-    """Leads, MQLs, accepted, rejected by reason, recycled, opportunities, won and revenue;
-    stage conversion; time to owner and to acceptance; SLA compliance of both teams."""
+                 currency: Annotated[str, Query(pattern=r"^[A-Za-z]{3}$")] = "EUR",
+                 format: Literal["json", "csv"] = "json") -> Any:
+    """Counted by the period leads were captured in; stage conversion, time to owner and to
+    acceptance, the sales SLA and the marketing SLA against the promise."""
     start, end = _period(start, end)
-    report = funnel_report(await _cycles(request, start), period_start=start, period_end=end, group_by=group_by,
-                           marketing_promise=_promise(runtime_of(request).settings, start, end),
-                           currency=currency.upper(), now=utcnow())
+    report = await funnel_of(reads, start=start, end=end, group_by=group_by, currency=currency.upper(),
+                             promise_per_30_days=resources.settings.marketing_mql_promise_per_30_days, now=utcnow())
     if format == "json":
         return report.to_dict()
     rows = report.to_csv_rows()
@@ -67,19 +66,9 @@ async def funnel(request: Request, start: datetime | None = Query(None, descript
                     headers={"Content-Disposition": 'attachment; filename="handoff-funnel.csv"'})
 
 
-class PlanRequest(BaseModel):
-    revenue_goal: Decimal = Field(gt=0)
-    period_days: int = Field(90, gt=0, le=366, description="the period the goal is for")
-    window_days: int = Field(90, gt=0, le=730, description="the trailing window the rates are measured over")
-    currency: str = Field("EUR", min_length=3, max_length=3)
-
-
-@router.post("/reports/plan")
-async def revenue_plan(body: PlanRequest, request: Request) -> dict:
-    """Work backwards from a revenue goal with our own measured deal size and conversion rates."""
-    now = utcnow()
-    start = now - timedelta(days=body.window_days)
-    measured = funnel_report(await _cycles(request, start), period_start=start, period_end=now, group_by=None,
-                             marketing_promise=None, currency=body.currency.upper(), now=now)
-    return plan(body.revenue_goal, period_days=body.period_days, measured=measured,
-                window_days=body.window_days).to_dict()
+@router.post("/reports/plan", response_model=RevenuePlan, responses=error_responses(400, 413, 422, 503),
+             summary="Work back from a revenue goal with our own measured deal size and conversion rates")
+async def plan(body: PlanRequest, reads: Reads) -> dict[str, Any]:
+    result = await revenue_plan(reads, goal=body.revenue_goal, period_days=body.period_days,
+                                window_days=body.window_days, currency=body.currency.upper(), now=utcnow())
+    return result.to_dict()

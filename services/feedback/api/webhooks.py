@@ -4,76 +4,60 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
-from datetime import date
-from decimal import Decimal
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from fastapi import APIRouter, Header, Request, status
+from pydantic import ValidationError
 
-from services.feedback.outcome_applier import OutcomeCommand, OutcomeRefused, apply_outcome
-from services.feedback.settings import FeedbackSettings
-from shared.events.envelope import lead_id_for
-from shared.events.payloads import Outcome
-from shared.service.app import runtime_of
-from shared.service.errors import field_errors
+from services.feedback.api.dependencies import Resources, Writes
+from services.feedback.api.models import CrmOutcome, OutcomeApplied
+from services.feedback.use_cases.apply_outcome import OutcomeCommand, OutcomeRefused, apply_outcome
+from shared.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from shared.service.errors import error_responses, field_errors
 from shared.webhooks.signature import SignatureRefused, verify
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["feedback"])
-
-# a replay is refused like a forged request: it proves nothing about the sender
-REFUSAL_STATUS = {"replay": status.HTTP_401_UNAUTHORIZED, "invalid": status.HTTP_422_UNPROCESSABLE_ENTITY,
-                  "unknown_lead": status.HTTP_404_NOT_FOUND, "transition": status.HTTP_409_CONFLICT}
+router = APIRouter(tags=["closed loop"])
 
 
-class CrmOutcome(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    delivery_id: str = Field(min_length=1, max_length=200, description="unique per delivery; replays are refused")
-    lead_id: uuid.UUID | None = None
-    email: str | None = Field(None, description="instead of lead_id")
-    outcome: Outcome
-    reason: str | None = Field(None, max_length=200)
-    amount: Decimal | None = Field(None, ge=0)
-    currency: str | None = Field(None, min_length=3, max_length=3)
-    nurture_track: str | None = Field(None, max_length=100, description="recycled: the nurture programme")
-    retry_after: date | None = Field(None, description="recycled: not before this date")
-
-    @model_validator(mode="after")
-    def _identified(self) -> CrmOutcome:
-        if self.lead_id is None and not self.email:
-            raise ValueError("give lead_id or email")
-        return self
-
-    def resolved_lead_id(self) -> uuid.UUID:
-        return self.lead_id or lead_id_for(self.email.strip().lower())
+SIGNATURE = Annotated[str | None, Header(alias="Handoff-Signature", max_length=2048,
+                                         description="t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<raw body>'>")]
+BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/CrmOutcome"}}}}}
 
 
-@router.post("/webhooks/crm", status_code=status.HTTP_202_ACCEPTED)
-async def crm_outcome(request: Request) -> dict:
-    runtime = runtime_of(request)
-    settings: FeedbackSettings = runtime.settings
+@router.post("/webhooks/crm", status_code=status.HTTP_202_ACCEPTED, response_model=OutcomeApplied,
+             responses=error_responses(400, 401, 404, 409, 413, 422, 503), openapi_extra=BODY,
+             summary="An outcome from the CRM (signed): accepted, rejected, recycled, converted, won or lost")
+async def crm_outcome(request: Request, resources: Resources, writes: Writes,
+                      signature: SIGNATURE = None) -> OutcomeApplied:
+    """Unsigned, wrongly signed, stale (over the tolerance) or replayed deliveries get 401 and
+    change nothing; a stage the outcome cannot follow is 409, an unknown lead 404."""
+    settings = resources.settings
     body = await request.body()
     try:
-        verify(request.headers.get("Handoff-Signature"), body, settings.webhook_secrets(), time.time(),
-               settings.webhook_tolerance_s)
+        verify(signature, body, settings.webhook_secrets(), time.time(), settings.webhook_tolerance_s)
     except SignatureRefused as exc:
         log.warning("CRM webhook refused: %s", exc, extra={"client": request.client.host if request.client else None})
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=str(exc)) from None
+        raise Unauthorized(str(exc)) from None
     try:
         outcome = CrmOutcome.model_validate_json(body)
     except ValidationError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=field_errors(exc)) from None
-
+        raise InvalidInput([(p["field"], p["reason"]) for p in field_errors(exc)]) from None
     command = OutcomeCommand(
         delivery_id=outcome.delivery_id, lead_id=outcome.resolved_lead_id(), outcome=outcome.outcome,
-        reason=outcome.reason, amount=outcome.amount, currency=outcome.currency,
+        reason=outcome.reason, amount=outcome.amount, currency=outcome.currency.upper() if outcome.currency else None,
         nurture_track=outcome.nurture_track, retry_after=outcome.retry_after,
     )
     try:
-        return (await apply_outcome(runtime, command)).to_dict()
+        applied = await apply_outcome(writes, command, resources.vocabulary)
     except OutcomeRefused as exc:
-        if exc.kind == "replay":
+        if exc.kind == "replay":  # refused like a forged request: it proves nothing about the sender
             log.warning("CRM webhook replayed", extra={"delivery_id": outcome.delivery_id})
-        raise HTTPException(REFUSAL_STATUS[exc.kind], detail=exc.detail) from None
+            raise Unauthorized(exc.detail) from None
+        if exc.kind == "invalid":
+            raise InvalidInput(exc.problems or [("body", exc.detail)]) from None
+        if exc.kind == "unknown_lead":
+            raise NotFound(exc.detail) from None
+        raise Conflict(exc.detail) from None
+    return OutcomeApplied(lead_id=applied.lead_id, stage=applied.stage, cycle=applied.cycle)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.feedback.domain.reports import LeadCycle
+from shared.events.payloads import LeadCaptured, LeadNurtured, LeadRouted, LeadScored, OutcomeRecorded
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def lead_cycles(events: Iterable[TimelineEvent]) -> list[LeadCycle]:
     cycles: list[LeadCycle] = []
     for lead_id, lead_events in by_lead.items():
         lead_events.sort(key=lambda e: e.occurred_at)
-        captured = next((e for e in lead_events if e.type == "lead.captured"), None)
+        captured = next((e for e in lead_events if e.type == LeadCaptured.event_type), None)
         if captured is None:
             continue  # a lead is counted from its capture; stray events alone are not a lead
         source = captured.payload.get("source")
@@ -47,7 +48,7 @@ def lead_cycles(events: Iterable[TimelineEvent]) -> list[LeadCycle]:
                                                       owner_id=None, captured_at=captured.occurred_at)}
         for event in lead_events:
             cycle = int(event.payload.get("cycle") or 1)
-            if event.type == "lead.nurture" and event.producer == "feedback" and cycle not in current:
+            if event.type == LeadNurtured.event_type and event.producer == "feedback" and cycle not in current:
                 current[cycle] = LeadCycle(lead_id=lead_id, cycle=cycle, source=source, campaign=campaign,
                                            owner_id=None, captured_at=event.occurred_at)
                 continue
@@ -62,13 +63,13 @@ def lead_cycles(events: Iterable[TimelineEvent]) -> list[LeadCycle]:
 def _apply(record: LeadCycle, event: TimelineEvent) -> LeadCycle:
     p = event.payload
     at = event.occurred_at
-    if event.type == "lead.scored" and p.get("qualified") and record.qualified_at is None:
+    if event.type == LeadScored.event_type and p.get("qualified") and record.qualified_at is None:
         return replace(record, qualified_at=at)
-    if event.type == "lead.routed":
+    if event.type == LeadRouted.event_type:
         first = record.assigned_at is None
         return replace(record, owner_id=p.get("owner_id"), assigned_at=record.assigned_at or at,
                        sla_due_at=_parse_time(p.get("sla_due_at")) if first else record.sla_due_at)
-    if event.type != "lead.outcome":
+    if event.type != OutcomeRecorded.event_type:
         return record
     outcome = p.get("outcome")
     if outcome == "accepted":

@@ -17,8 +17,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from services.feedback.domain.stages import MAX_AMOUNT
 from shared.events.payloads import Outcome
 from shared.reviewed_documents import load_yaml_document
+from shared.validation import CleanInput
 
 PROPERTY_CHANGE = "contact.propertyChange"
 
@@ -70,20 +72,27 @@ def load_mapping(path: Path | str) -> HubSpotMapping:
     return load_yaml_document(HubSpotMapping, path, HubSpotMappingError)
 
 
-class HubSpotEvent(BaseModel):
+Id = Annotated[int, Field(ge=0, le=2**63 - 1)]
+MAX_OCCURRED_AT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+class HubSpotEvent(CleanInput):
     """One element of the JSON array HubSpot posts; unknown fields are kept, not refused."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "eventId": 1, "subscriptionId": 25, "portalId": 33, "occurredAt": 1764666000000,
+        "subscriptionType": "contact.propertyChange", "attemptNumber": 0, "objectId": 123,
+        "propertyName": "lifecyclestage", "propertyValue": "salesqualifiedlead"}]})
 
-    eventId: int
-    subscriptionId: int
-    portalId: int
-    occurredAt: int = Field(description="milliseconds since the epoch")
-    subscriptionType: str
-    objectId: int
-    attemptNumber: int = 0
-    propertyName: str | None = None
-    propertyValue: str | None = None
+    eventId: Id
+    subscriptionId: Id
+    portalId: Id
+    occurredAt: int = Field(ge=0, le=MAX_OCCURRED_AT_MS, description="milliseconds since the epoch")
+    subscriptionType: str = Field(max_length=100)
+    objectId: Id
+    attemptNumber: int = Field(0, ge=0, le=1000)
+    propertyName: str | None = Field(None, max_length=200)
+    propertyValue: str | None = Field(None, max_length=10_000)
 
     @property
     def contact_ref(self) -> str:
@@ -153,6 +162,8 @@ def interpret(event: HubSpotEvent, mapping: HubSpotMapping) -> Meaning:
             return Unusable(event.contact_ref, event.delivery_id, f"{prop}={value!r} is not an amount")
         if not amount.is_finite() or amount < 0:
             return Unusable(event.contact_ref, event.delivery_id, f"{prop}={value!r} is not an amount")
+        if amount > MAX_AMOUNT:
+            return Unusable(event.contact_ref, event.delivery_id, f"{prop}={value!r} is larger than {MAX_AMOUNT}")
     return MappedOutcome(
         contact_ref=event.contact_ref, delivery_id=event.delivery_id, outcome=rule.outcome,
         reason=value if rule.reason_from_value else rule.reason, amount=amount,

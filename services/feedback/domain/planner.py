@@ -99,8 +99,8 @@ def plan(revenue_goal: Decimal, *, period_days: int, measured: Report, window_da
     needed: dict[str, int | None] = dict.fromkeys(STAGES)
     if average is not None:
         # exact: goal / (revenue / won) = goal * won / revenue
-        needed["customers"] = _ceil_div(revenue_goal * t.won_in_currency, t.revenue)
-        current = needed["customers"]
+        current = _ceil_div(revenue_goal * t.won_in_currency, t.revenue)
+        needed["customers"] = current
         for stage, before, after, _name in steps:
             if before == 0 or after == 0:
                 break
@@ -110,9 +110,10 @@ def plan(revenue_goal: Decimal, *, period_days: int, measured: Report, window_da
     counts = {"leads": t.leads, "mqls": t.mqls, "sqls": t.accepted, "opportunities": t.opportunities,
               "customers": t.won}
     run_rate = {k: _scale(v, period_days, window_days) for k, v in counts.items()}
-    gaps = {k: None if needed[k] is None else needed[k] - run_rate[k] for k in STAGES}
+    gaps: dict[str, Decimal | None] = {k: None if (n := needed[k]) is None else n - run_rate[k] for k in STAGES}
     feasible = not missing
-    on_track = all(g <= 0 for g in gaps.values()) if feasible else None
+    # feasible: every needed figure, so every gap, was computed (the `is not None` only narrows)
+    on_track = all(g is not None and g <= 0 for g in gaps.values()) if feasible else None
     return Plan(
         revenue_goal=revenue_goal,
         currency=measured.currency,

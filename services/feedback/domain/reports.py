@@ -217,7 +217,8 @@ class Report:
         rows.append(self._row(TOTAL_LABEL, self.total, reasons, currencies, self.marketing_sla))
         return rows
 
-    def _row(self, label, f: Figures, reasons, currencies, marketing: MarketingSla | None) -> dict[str, Any]:
+    def _row(self, label: str, f: Figures, reasons: Sequence[str], currencies: Sequence[str],
+             marketing: MarketingSla | None) -> dict[str, Any]:
         row: dict[str, Any] = {
             "period_start": self.period_start.isoformat(),
             "period_end": self.period_end.isoformat(),
@@ -304,7 +305,11 @@ def group_key(cycle: LeadCycle, group_by: GroupBy) -> str | None:
     if group_by == "week":
         year, week, _ = cycle.captured_at.astimezone(UTC).isocalendar()
         return f"{year}-W{week:02d}"
-    return getattr(cycle, "owner_id" if group_by == "owner" else group_by)
+    if group_by == "owner":
+        return cycle.owner_id
+    if group_by == "source":
+        return cycle.source
+    return cycle.campaign
 
 
 def rate(numerator: int, denominator: int) -> Decimal | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from shared.events.payloads import Outcome
 
 ALLOWED_FROM: dict[Outcome, frozenset[str]] = {
@@ -22,12 +24,15 @@ STAGE_AFTER: dict[Outcome, str] = {
     Outcome.LOST: "lost",
 }
 
+MAX_AMOUNT = Decimal("999999999999.99")
+"""The largest deal amount an outcome can carry (12 digits and cents)."""
+
 DEFAULT_REJECTION_REASONS = ("wrong_persona", "no_budget", "duplicate", "student", "bad_data", "no_response",
                              "competitor")
 DEFAULT_LOSS_REASONS = ("price", "competitor", "no_decision", "timing", "product_fit")
 
 
-def outcome_problems(outcome: Outcome, *, reason: str | None, amount, currency: str | None,
+def outcome_problems(outcome: Outcome, *, reason: str | None, amount: Decimal | None, currency: str | None,
                      rejection_reasons: tuple[str, ...], loss_reasons: tuple[str, ...]) -> list[dict[str, str]]:
     """What an outcome is missing or gets wrong, as field/reason pairs; empty when it is whole."""
     problems = []
@@ -35,7 +40,8 @@ def outcome_problems(outcome: Outcome, *, reason: str | None, amount, currency: 
         problems.append({"field": "reason", "reason": f"a rejection needs one of the agreed reasons: "
                                                       f"{', '.join(rejection_reasons)}"})
     if outcome == Outcome.LOST and reason not in loss_reasons:
-        problems.append({"field": "reason", "reason": f"a loss needs one of the agreed reasons: {', '.join(loss_reasons)}"})
+        problems.append({"field": "reason",
+                         "reason": f"a loss needs one of the agreed reasons: {', '.join(loss_reasons)}"})
     if outcome == Outcome.RECYCLED and not reason:
         problems.append({"field": "reason", "reason": "say why the lead is recycled"})
     if outcome == Outcome.WON:

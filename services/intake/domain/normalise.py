@@ -1,37 +1,11 @@
-"""Pure normalisation of what forms send: one person, one spelling."""
+"""Pure normalisation of what forms send: one person, one spelling. The email and the
+company's domain are spelled by ``shared.identity``, like everywhere else."""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def normalise_email(raw: str) -> str:
-    """Trim and lower-case; raise ValueError saying why when it is not an address."""
-    email = raw.strip().lower()
-    if not _EMAIL.match(email):
-        raise ValueError("not an email address (expected name@domain.tld)")
-    return email
-
-
-def normalise_domain(raw: str | None) -> str | None:
-    """'https://WWW.Acme.com/about' -> 'acme.com'. Empty stays None."""
-    if raw is None or not raw.strip():
-        return None
-    text = raw.strip().lower()
-    host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
-    host = host.rstrip(".")
-    if host.startswith("www."):
-        host = host[4:]
-    return host or None
-
-
-def email_domain(email: str) -> str:
-    return email.rsplit("@", 1)[1]
 
 
 def normalise_phone(raw: str | None) -> str | None:
@@ -39,7 +13,7 @@ def normalise_phone(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return None
     text = raw.strip()
-    digits = re.sub(r"\D", "", text)
+    digits = re.sub(r"[^0-9]", "", text)
     if not digits:
         return None
     return f"+{digits}" if text.startswith("+") else digits
@@ -56,7 +30,14 @@ def normalise_utm(raw: dict[str, str | None]) -> dict[str, str]:
 
 
 def clean_text(raw: str | None) -> str | None:
+    """Runs of whitespace become one space; nothing left is None."""
     if raw is None:
         return None
     text = " ".join(raw.split())
     return text or None
+
+
+def code(raw: str | None) -> str | None:
+    """A country or state code: trimmed, upper case, None when empty."""
+    text = clean_text(raw)
+    return text.upper() if text else None

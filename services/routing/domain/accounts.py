@@ -12,9 +12,10 @@ share them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from services.routing.domain.policy import LeadFacts
+from services.routing.domain.lead_facts import LeadFacts
+from shared import identity
 
 MULTI_LABEL_SUFFIXES: frozenset[str] = frozenset({
     # United Kingdom
@@ -65,20 +66,16 @@ def normalise_account_domain(domain: str | None) -> str | None:
     return ".".join(labels[-keep:])
 
 
-def is_free_mail(domain: str | None, free_mail_domains: Iterable[str]) -> bool:
-    """Whether ``domain`` (or its registrable domain) is a free-mail provider's."""
+def is_free_mail(domain: str | None, free_mail: frozenset[str]) -> bool:
+    """Whether ``domain`` (an address, a host, a URL), or its registrable domain, is free mail."""
     if not domain:
         return False
-    free = {d.strip().lower() for d in free_mail_domains}
-    raw = domain.strip().lower().rsplit("@", 1)[-1].strip(".")
-    if raw in free:
-        return True
-    normalised = normalise_account_domain(domain)
-    return normalised is not None and (normalised in free
-                                       or normalised in {normalise_account_domain(d) for d in free})
+    registrable = normalise_account_domain(domain)
+    return identity.is_free_mail(domain, free_mail) or (registrable is not None
+                                                         and identity.is_free_mail(registrable, free_mail))
 
 
-def find_account(facts: LeadFacts, accounts: Mapping[str, str], free_mail_domains: Iterable[str]
+def find_account(facts: LeadFacts, accounts: Mapping[str, str], free_mail: frozenset[str]
                  ) -> tuple[str, str] | None:
     """``(account domain, owner id)`` for the lead, or None.
 
@@ -87,19 +84,12 @@ def find_account(facts: LeadFacts, accounts: Mapping[str, str], free_mail_domain
     """
     if not accounts:
         return None
-    free = tuple(free_mail_domains)
     for candidate in (facts.company_domain, facts.email_domain):
         domain = normalise_account_domain(candidate)
-        if domain is None or is_free_mail(candidate, free):
+        if domain is None or is_free_mail(candidate, free_mail):
             continue
         owner_id = accounts.get(domain)
         if owner_id is not None:
             return domain, owner_id
     return None
 
-
-def match_account(facts: LeadFacts, accounts: Mapping[str, str], free_mail_domains: Iterable[str]
-                  ) -> str | None:
-    """The owner id of the lead's account, or None (see ``find_account``)."""
-    found = find_account(facts, accounts, free_mail_domains)
-    return None if found is None else found[1]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
-from services.routing.domain.policy import Owner, WorkingHours
+from services.routing.domain.owners import Owner, WorkingHours
 
 Reason = Literal["inactive", "paused", "out_of_office", "outside_working_hours", "daily_cap", "weekly_cap"]
 REASONS: tuple[Reason, ...] = ("inactive", "paused", "out_of_office", "outside_working_hours", "daily_cap",

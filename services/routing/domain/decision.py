@@ -45,15 +45,11 @@ from services.routing.domain.availability import (
     require_aware,
     unavailable_reason,
 )
-from services.routing.domain.policy import (
-    FALLBACK_RULE,
-    LeadFacts,
-    QueueSettings,
-    RoutingPolicy,
-    Target,
-    target,
-)
-from services.routing.domain.sla import sla_minutes_for, working_deadline
+from services.routing.domain.document_fields import FALLBACK_RULE
+from services.routing.domain.lead_facts import LeadFacts
+from services.routing.domain.policy import RoutingPolicy
+from services.routing.domain.rules import QueueSettings, Target, target
+from services.routing.domain.sla import SlaClock, sla_clock, sla_minutes_for
 from services.routing.domain.strategies import STRATEGY_NAMES, choose, state_from_dict
 
 Via = Literal["account_match", "rule", "fallback"]
@@ -117,11 +113,15 @@ class RoutingDecision:
     state_before: dict[str, Any] | None
     state_after: dict[str, Any] | None
     sla_minutes: int
-    accept_by: datetime | None
+    sla: SlaClock | None  # the new owner's clock; None while queued
     reason: str
     account: dict[str, str] | None = None
     queue: QueueInfo | None = None
     excluded: tuple[str, ...] = ()
+
+    @property
+    def accept_by(self) -> datetime | None:
+        return self.sla.accept_by if self.sla else None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (datetimes as ISO 8601 text)."""
@@ -140,6 +140,7 @@ class RoutingDecision:
             "state_after": self.state_after,
             "sla_minutes": self.sla_minutes,
             "accept_by": self.accept_by.isoformat() if self.accept_by else None,
+            "reassign_at": self.sla.reassign_at.isoformat() if self.sla else None,
             "reason": self.reason,
             "account": self.account,
             "queue": self.queue.to_dict() if self.queue else None,
@@ -186,7 +187,7 @@ def route(policy: RoutingPolicy, facts: LeadFacts, *, now: datetime,
         head = f"rule {rule.name} -> {where}"
     run = _Run(policy, facts, now, loads or {}, states or {}, frozenset(exclude), rule_name, [head])
     if account_match:
-        found = find_account(facts, accounts or {}, policy.free_mail_domains)
+        found = find_account(facts, accounts or {}, policy.free_mail)
         if found is not None:
             domain, owner_id = found
             candidate = run.consider(owner_id, "account")
@@ -311,8 +312,8 @@ class _Run:
 
     def assigned(self, owner_id: str, where: Target, via: Via) -> RoutingDecision:
         minutes = sla_minutes_for(self.policy, self.rule, self.facts.grade)
-        accept_by = working_deadline(self.now, minutes, self.policy.owner(owner_id))
-        return self._decision(where, via, "assigned", owner_id, minutes, accept_by=accept_by, queue=None)
+        clock = sla_clock(self.policy, self.policy.owner(owner_id), self.now, minutes)
+        return self._decision(where, via, "assigned", owner_id, minutes, sla=clock, queue=None)
 
     def queued(self, where: Target, via: Via, considered: list[Candidate], settings: QueueSettings,
                queued_at: datetime) -> RoutingDecision:
@@ -329,10 +330,10 @@ class _Run:
         info = QueueInfo(where.to_dict(), queued_at, settings.max_wait_minutes if limited else None, expires_at,
                          settings.fallback.to_dict() if limited and settings.fallback else None, soonest)
         minutes = sla_minutes_for(self.policy, self.rule, self.facts.grade)
-        return self._decision(where, via, "queued", None, minutes, accept_by=None, queue=info)
+        return self._decision(where, via, "queued", None, minutes, sla=None, queue=info)
 
     def _decision(self, where: Target, via: Via, outcome: Outcome, owner_id: str | None, minutes: int, *,
-                  accept_by: datetime | None, queue: QueueInfo | None) -> RoutingDecision:
+                  sla: SlaClock | None, queue: QueueInfo | None) -> RoutingDecision:
         team_id = where.id if where.kind == "team" else None
         if team_id is None:
             self.strategy = self.state_before = self.state_after = None
@@ -340,6 +341,6 @@ class _Run:
             policy_version=self.policy.version, decided_at=self.now, rule=self.rule, target=where.to_dict(),
             via=via, outcome=outcome, owner_id=owner_id, team_id=team_id, strategy=self.strategy,
             candidates=tuple(self.candidates), state_before=self.state_before, state_after=self.state_after,
-            sla_minutes=minutes, accept_by=accept_by, reason="; ".join(self.reasons), account=self.account,
+            sla_minutes=minutes, sla=sla, reason="; ".join(self.reasons), account=self.account,
             queue=queue, excluded=tuple(sorted(self.exclude)),
         )

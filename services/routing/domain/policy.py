@@ -1,567 +1,59 @@
 """The routing policy as a validated model; errors name the field path and the problem.
 
 A policy is a reviewed, versioned file (``config/routing_policy.yaml``) that says
-who can take leads (owners: time zone, working hours, weight, capacity, status,
-out of office), how they are pooled (teams, each with a distribution strategy and
-a queue for when nobody in it is available), which lead goes where (ordered rules
-on territory, segment, source, score and grade; the first that matches wins), where
-a lead goes when no rule matches (the fallback) and how long an owner has to accept
-a lead (the SLA).
+who can take leads (owners, ``owners.py``), how they are pooled (teams, each with a
+distribution strategy and a queue for when nobody in it is available), which lead goes
+where (ordered rules on territory, segment, source, score and grade; the first that
+matches wins; ``rules.py``), where a lead goes when no rule matches (the fallback) and
+how long an owner has to accept a lead (the SLA).
 
-Every check that spans fields (ids unique, team members and targets that exist, a
+Every check that spans sections (ids unique, team members and targets that exist, a
 queue fallback that does not loop) reports the exact path of the offending value,
 e.g. ``teams.1.members.2: unknown owner 'zoe'``.
-
-Conventions:
-
-- Working hours are wall-clock intervals in the owner's own time zone, per weekday
-  (``mon`` .. ``sun``), written ``["09:00", "17:00"]``: start included, end
-  excluded, ``"24:00"`` allowed as an end. A shift across midnight is written as two
-  intervals on two days. Days left out are days off.
-- An owner without ``working_hours`` gets the policy's ``default_working_hours``;
-  without either (or with ``working_hours: always``) they are always available.
-- Out-of-office ranges are dates in the owner's time zone, both ends included.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date
-from fnmatch import fnmatchcase
 from functools import cached_property
-from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    StringConstraints,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
+from services.routing.domain.document_fields import NonEmpty
+from services.routing.domain.lead_facts import LeadFacts
+from services.routing.domain.owners import Owner, WorkingHours
+from services.routing.domain.rules import Fallback, QueueSettings, QueueSpec, Rule, SlaSpec, Target, Team, target
+from shared.identity import FREE_MAIL_DOMAINS
 from shared.reviewed_documents import DocumentVersion, fail, load_yaml_document, parse_document, problem
+from shared.validation import CleanInput
 
-WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-"""Weekday keys in ``date.weekday()`` order (Monday is 0)."""
-
-Strategy = Literal["round_robin", "weighted_round_robin", "least_loaded"]
-Status = Literal["active", "paused", "inactive"]
-
-FALLBACK_RULE = "fallback"
-"""The name a decision records when no rule matched; no rule may use it."""
-
-DEFAULT_FREE_MAIL_DOMAINS: tuple[str, ...] = (
-    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "ymail.com",
-    "hotmail.com", "hotmail.co.uk", "hotmail.fr", "outlook.com", "live.com", "msn.com", "icloud.com",
-    "me.com", "mac.com", "aol.com", "gmx.de", "gmx.net", "gmx.com", "web.de", "t-online.de",
-    "proton.me", "protonmail.com", "mail.com", "zoho.com", "fastmail.com", "hey.com", "tutanota.com",
-    "yandex.com", "yandex.ru", "mail.ru", "qq.com", "163.com", "orange.fr", "free.fr", "laposte.net",
-    "libero.it", "btinternet.com", "uol.com.br", "bol.com.br",
-)
-
-_SLUG = r"^[a-z0-9][a-z0-9._-]*$"
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
-_HHMM = re.compile(r"^(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$")
-_GRADE_PATTERN = r"^[A-Za-z0-9*]+$"
-
-Slug = Annotated[str, StringConstraints(pattern=_SLUG, min_length=1, max_length=100)]
-
-
-def _not_empty(value: tuple[Any, ...]) -> tuple[Any, ...]:
-    # an after-validator rather than min_length: it stays quiet when the items themselves failed
-    if not value:
-        raise ValueError("needs at least one entry")
-    return value
-
-
-NonEmpty = AfterValidator(_not_empty)
-GradePattern = Annotated[str, StringConstraints(pattern=_GRADE_PATTERN, min_length=1, max_length=20)]
-PositiveInt = Annotated[StrictInt, Field(ge=1)]
-NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 
 
 class PolicyError(ValueError):
     """The policy is not valid; the message lists field paths and reasons."""
 
 
+class RoutingPolicy(CleanInput):
+    """The whole policy. Free mail is the shared list (``shared.identity``) plus ``free_mail_domains``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "version": "2026-11-30.1",
+        "owners": [{"id": "ana.silva", "name": "Ana Silva", "email": "ana@acme.com", "timezone": "Europe/Lisbon",
+                    "working_hours": {"mon": [["09:00", "17:00"]], "tue": [["09:00", "17:00"]]}},
+                   {"id": "ben.okafor", "name": "Ben Okafor", "email": "ben@acme.com", "weight": 2}],
+        "teams": [{"id": "inbound", "name": "Inbound", "members": ["ana.silva", "ben.okafor"],
+                   "strategy": "weighted_round_robin"}],
+        "rules": [{"name": "emea", "when": {"region": ["EMEA"]}, "assign_to": {"team": "inbound"},
+                   "sla_minutes": 15}],
+        "fallback": {"team": "inbound"}}]})
 
-
-class _Model(BaseModel):
-    # validators raise ValueError even for a wrong type: pydantic reports only that as a field error
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# owners and their time
-
-
-def _minutes_of(text: Any) -> int:
-    if isinstance(text, int) and not isinstance(text, bool):
-        raise ValueError(f"times are written in quotes, like \"17:00\" (YAML reads 17:00 without quotes "  # noqa: TRY004
-                         f"as the number {text})")
-    if not isinstance(text, str) or not (m := _HHMM.match(text.strip())):
-        raise ValueError(f"{text!r} is not a time of day like \"09:00\" (00:00 .. 24:00)")
-    hours, minutes = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
-    return int(hours) * 60 + int(minutes)
-
-
-def _hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-class Interval(_Model):
-    """Working time on one day, in minutes after local midnight: ``start`` included, ``end`` excluded."""
-
-    start: int = Field(ge=0, le=24 * 60)
-    end: int = Field(ge=0, le=24 * 60)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_pair(cls, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            if len(value) != 2:
-                raise ValueError('needs two times, start and end, like ["09:00", "17:00"]')
-            return {"start": _minutes_of(value[0]), "end": _minutes_of(value[1])}
-        if isinstance(value, str):
-            raise ValueError('needs two times, start and end, like ["09:00", "17:00"]')  # noqa: TRY004
-        return value
-
-    @model_validator(mode="after")
-    def _start_before_end(self) -> Interval:
-        if self.start >= self.end:
-            raise ValueError(f"start {_hhmm(self.start)} must be before end {_hhmm(self.end)} (a shift across "
-                             f"midnight is two intervals on two days)")
-        return self
-
-    def __str__(self) -> str:
-        return f"{_hhmm(self.start)}-{_hhmm(self.end)}"
-
-
-class WorkingHours(_Model):
-    """Per weekday, the intervals of working time in the owner's time zone; days left out are off.
-
-    ``always: true`` (written ``working_hours: always`` in the file) means available around the clock.
-    """
-
-    always: StrictBool = False
-    mon: tuple[Interval, ...] = ()
-    tue: tuple[Interval, ...] = ()
-    wed: tuple[Interval, ...] = ()
-    thu: tuple[Interval, ...] = ()
-    fri: tuple[Interval, ...] = ()
-    sat: tuple[Interval, ...] = ()
-    sun: tuple[Interval, ...] = ()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _always(cls, value: Any) -> Any:
-        if value == "always":
-            return {"always": True}
-        if isinstance(value, str):
-            raise ValueError(f"{value!r} is not working hours: give intervals per weekday "  # noqa: TRY004
-                             f"({', '.join(WEEKDAYS)}) or 'always'")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> WorkingHours:
-        problems = []
-        days = {day: getattr(self, day) for day in WEEKDAYS}
-        if self.always and any(days.values()):
-            problems.append(problem((), "is either 'always' or intervals per weekday, not both", None))
-        if not self.always and not any(days.values()):
-            problems.append(problem((), "has no working time on any day; give intervals (e.g. mon: "
-                                         "[[\"09:00\", \"17:00\"]]) or 'always'", None))
-        for day, intervals in days.items():
-            ordered = sorted(enumerate(intervals), key=lambda pair: pair[1].start)
-            for (_, a), (j, b) in pairwise(ordered):
-                if b.start < a.end:
-                    problems.append(problem((day, j), f"{b} overlaps {a}", str(b)))
-        fail("WorkingHours", problems)
-        return self
-
-    def day(self, weekday: int) -> tuple[Interval, ...]:
-        """The intervals of ``weekday`` (0 is Monday), in time order."""
-        return tuple(sorted(getattr(self, WEEKDAYS[weekday]), key=lambda i: i.start))
-
-    def describe(self) -> str:
-        if self.always:
-            return "always"
-        return ", ".join(f"{d} {' '.join(str(i) for i in self.day(n))}"
-                         for n, d in enumerate(WEEKDAYS) if getattr(self, d))
-
-
-class OutOfOffice(_Model):
-    """Away from ``from`` to ``to``, both dates included, in the owner's time zone."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    start: date = Field(alias="from")
-    end: date = Field(alias="to")
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> OutOfOffice:
-        if self.end < self.start:
-            fail("OutOfOffice", [problem(("to",), f"{self.end} is before from ({self.start})", str(self.end))])
-        return self
-
-    def covers(self, day: date) -> bool:
-        return self.start <= day <= self.end
-
-
-class Capacity(_Model):
-    """At most ``per_day`` / ``per_week`` new leads, counted in the owner's time zone (weeks start Monday)."""
-
-    per_day: PositiveInt | None = None
-    per_week: PositiveInt | None = None
-
-    @model_validator(mode="after")
-    def _week_holds_a_day(self) -> Capacity:
-        if self.per_day is not None and self.per_week is not None and self.per_week < self.per_day:
-            fail("Capacity", [problem(("per_week",), f"{self.per_week} is below per_day ({self.per_day})",
-                                        self.per_week)])
-        return self
-
-
-class Owner(_Model):
-    """Someone who can take leads."""
-
-    id: Slug
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    timezone: str = "UTC"
-    working_hours: WorkingHours | None = None
-    weight: PositiveInt = 1
-    capacity: Capacity = Capacity()
-    status: Status = "active"
-    out_of_office: tuple[OutOfOffice, ...] = ()
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
-        return value
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)  # ZoneInfo caches its instances
-
-    @property
-    def hours(self) -> WorkingHours | None:
-        """The owner's working hours, or None when they are available around the clock."""
-        if self.working_hours is None or self.working_hours.always:
-            return None
-        return self.working_hours
-
-
-# ---------------------------------------------------------------------------------------------
-# targets, teams, rules
-
-
-class Target(_Model):
-    """Where a lead goes: a team (a pool) or a named owner; exactly one of the two."""
-
-    team: Slug | None = None
-    owner: Slug | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _exactly_one(cls, value: Any) -> Any:
-        if isinstance(value, dict) and ((value.get("team") is None) == (value.get("owner") is None)):
-            raise ValueError("needs exactly one of team or owner, like {team: inbound} or {owner: ana.silva}")
-        return value
-
-    @property
-    def kind(self) -> Literal["team", "owner"]:
-        return "team" if self.team is not None else "owner"
-
-    @property
-    def id(self) -> str:
-        return self.team if self.team is not None else self.owner  # type: ignore[return-value]
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.kind, self.id)
-
-    def to_dict(self) -> dict[str, str]:
-        return {self.kind: self.id}
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.id}"
-
-
-def target(value: Target | dict[str, str]) -> Target:
-    """A Target from itself or from its plain dict ({"team": id} or {"owner": id})."""
-    return value if isinstance(value, Target) else Target.model_validate(value)
-
-
-class Fallback(Target):
-    """The target for a lead no rule matched; ``account_match`` as on a rule."""
-
-    account_match: StrictBool = True
-
-    @property
-    def target(self) -> Target:
-        return Target.model_validate(self.to_dict())
-
-
-class QueueSpec(_Model):
-    """What happens when nobody in a target is available: the lead waits up to ``max_wait_minutes``
-    (wall-clock) and then goes to ``fallback`` (the policy's fallback when not given)."""
-
-    max_wait_minutes: NonNegativeInt = 60
-    fallback: Target | None = None
-
-
-class Team(_Model):
-    id: Slug
-    name: str = Field(min_length=1, max_length=200)
-    members: Annotated[tuple[Slug, ...], NonEmpty]
-    strategy: Strategy = "round_robin"
-    queue: QueueSpec = QueueSpec()
-
-
-def _listed(value: Any) -> Any:
-    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
-
-
-def _casefold(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip().casefold()
-    return text or None
-
-
-class Range(_Model):
-    """Inclusive bounds on a number; at least one of the two."""
-
-    gte: float | None = None
-    lte: float | None = None
-
-    @field_validator("gte", "lte", mode="before")
-    @classmethod
-    def _a_number(cls, value: Any) -> Any:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ValueError(f"must be a number, got {value!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _bounds(self) -> Range:
-        if self.gte is None and self.lte is None:
-            raise ValueError("needs gte, lte or both")
-        if self.gte is not None and self.lte is not None and self.gte > self.lte:
-            fail("Range", [problem(("lte",), f"{self.lte:g} is below gte ({self.gte:g})", self.lte)])
-        return self
-
-    def holds(self, value: float | None) -> bool:
-        if value is None:
-            return False
-        return (self.gte is None or value >= self.gte) and (self.lte is None or value <= self.lte)
-
-    def __str__(self) -> str:
-        if self.gte is not None and self.lte is not None:
-            return f"{self.gte:g}..{self.lte:g}"
-        return f">= {self.gte:g}" if self.gte is not None else f"<= {self.lte:g}"
-
-
-def grade_matches(grade: str | None, pattern: str) -> bool:
-    """``A1`` matches ``A1``, ``A*`` and ``*1``; case does not matter; no grade matches nothing."""
-    return grade is not None and fnmatchcase(grade.strip().upper(), pattern.upper())
-
-
-def _text_item(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("YAML reads NO, no, off, yes and on as true/false: write such a value in quotes, "  # noqa: TRY004
-                         "like \"NO\" for Norway")
-    if isinstance(value, int | float):
-        return str(value)  # a numeric region or state code
-    return value
-
-
-TextItem = Annotated[str, BeforeValidator(_text_item), StringConstraints(strip_whitespace=True, min_length=1)]
-TextList = Annotated[tuple[TextItem, ...], NonEmpty]
-
-
-class When(_Model):
-    """Conditions on the lead; all given ones must hold (a missing fact fails its condition).
-    Lists match any of their entries, ignoring case; ranges are inclusive."""
-
-    country: TextList | None = None
-    region: TextList | None = None
-    state: TextList | None = None
-    industry: TextList | None = None
-    source: TextList | None = None
-    grade: Annotated[tuple[GradePattern, ...], NonEmpty] | None = None
-    company_size: Range | None = None
-    score: Range | None = None
-
-    @field_validator("country", "region", "state", "industry", "source", "grade", mode="before")
-    @classmethod
-    def _single_as_list(cls, value: Any) -> Any:
-        return _listed(value)
-
-    def matches(self, facts: LeadFacts) -> bool:
-        for name in ("country", "region", "state", "industry", "source"):
-            wanted = getattr(self, name)
-            if wanted is not None and _casefold(getattr(facts, name)) not in {w.casefold() for w in wanted}:
-                return False
-        if self.grade is not None and not any(grade_matches(facts.grade, p) for p in self.grade):
-            return False
-        if self.company_size is not None and not self.company_size.holds(facts.company_size):
-            return False
-        return self.score is None or self.score.holds(facts.score)
-
-    def describe(self) -> str:
-        parts = []
-        for name in ("country", "region", "state", "industry", "source", "grade"):
-            wanted = getattr(self, name)
-            if wanted is not None:
-                parts.append(f"{name} in {'/'.join(wanted)}")
-        for name in ("company_size", "score"):
-            bounds = getattr(self, name)
-            if bounds is not None:
-                parts.append(f"{name} {bounds}")
-        return " and ".join(parts) or "any lead"
-
-
-class Rule(_Model):
-    """When the lead matches ``when``, it goes to ``assign_to`` (or, with ``account_match``, to the owner
-    of its company's account when they are available)."""
-
-    name: Slug
-    description: str | None = None
-    when: When = When()
-    assign_to: Target
-    account_match: StrictBool = True
-    sla_minutes: PositiveInt | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if value == FALLBACK_RULE:
-            raise ValueError(f"{FALLBACK_RULE!r} is reserved for leads no rule matched")
-        return value
-
-
-class SlaSpec(_Model):
-    """Minutes of the owner's working time to accept a lead: the rule's ``sla_minutes``, else the most
-    specific ``by_grade`` entry that matches the grade, else ``default_minutes``.
-
-    At the deadline the lead is escalated; ``reassign_after_minutes`` (working time) later it is
-    reassigned to the next eligible owner, at most ``max_reassignments`` times per cycle."""
-
-    default_minutes: PositiveInt = 240
-    by_grade: dict[GradePattern, PositiveInt] = Field(default_factory=dict)
-    max_reassignments: NonNegativeInt = 2
-    reassign_after_minutes: NonNegativeInt = 30
-
-
-@dataclass(frozen=True)
-class QueueSettings:
-    """How long a lead waits on ``target`` and where it goes then; ``max_wait_minutes`` None: no limit
-    (the target is the last stop, the lead waits until someone is available)."""
-
-    target: Target
-    max_wait_minutes: int | None
-    fallback: Target | None
-
-
-# ---------------------------------------------------------------------------------------------
-# the lead as routing sees it
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class LeadFacts:
-    """What routing knows about a lead; everything but the id may be missing."""
-
-    lead_id: str
-    email: str | None = None
-    email_domain: str | None = None
-    company_domain: str | None = None
-    country: str | None = None
-    region: str | None = None
-    state: str | None = None
-    industry: str | None = None
-    company_size: int | None = None
-    source: str | None = None
-    score: int | None = None
-    grade: str | None = None
-
-    @classmethod
-    def from_attributes(cls, lead_id: Any, attributes: dict[str, Any] | None = None, **overrides: Any
-                        ) -> LeadFacts:
-        """From a profile or event attributes dict; keyword arguments win over the dict.
-
-        ``email_domain`` defaults to the part of ``email`` after the @; ``company_domain`` may also be
-        given as ``domain`` or ``website``; countries are upper-cased; numbers given as text are read.
-        """
-        data = {**(attributes or {}), **{k: v for k, v in overrides.items() if v is not None}}
-        unknown = set(overrides) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise TypeError(f"unknown lead facts: {', '.join(sorted(unknown))}")
-        email = _text(data.get("email"))
-        email_domain = _text(data.get("email_domain"))
-        if email_domain is None and email and "@" in email:
-            email_domain = email.rsplit("@", 1)[1]
-        country = _text(data.get("country"))
-        return cls(
-            lead_id=str(lead_id),
-            email=email,
-            email_domain=email_domain.lower() if email_domain else None,
-            company_domain=_text(data.get("company_domain") or data.get("domain") or data.get("website")),
-            country=country.upper() if country else None,
-            region=_text(data.get("region")),
-            state=_text(data.get("state")),
-            industry=_text(data.get("industry")),
-            company_size=_int(data.get("company_size")),
-            source=_text(data.get("source")),
-            score=_int(data.get("score")),
-            grade=_text(data.get("grade")),
-        )
-
-
-# ---------------------------------------------------------------------------------------------
-# the policy
-
-
-class RoutingPolicy(_Model):
     version: DocumentVersion
     description: str | None = None
-    free_mail_domains: tuple[str, ...] = DEFAULT_FREE_MAIL_DOMAINS
+    free_mail_domains: tuple[str, ...] = Field((), description="free-mail domains on top of the built-in list")
     default_working_hours: WorkingHours | None = None
     owners: Annotated[tuple[Owner, ...], NonEmpty]
     teams: tuple[Team, ...] = ()
@@ -664,6 +156,11 @@ class RoutingPolicy(_Model):
             object.__setattr__(self, "owners", owners)
         return self
 
+    @cached_property
+    def free_mail(self) -> frozenset[str]:
+        """Every free-mail domain: the built-in list and the policy's own additions."""
+        return FREE_MAIL_DOMAINS | frozenset(self.free_mail_domains)
+
     # -- lookups ---------------------------------------------------------------------------------
 
     @cached_property
@@ -756,32 +253,3 @@ def parse_policy(data: Any, origin: str = "routing policy") -> RoutingPolicy:
 
 def load_policy(path: Path | str) -> RoutingPolicy:
     return load_yaml_document(RoutingPolicy, path, PolicyError)
-
-
-__all__ = [
-    "DEFAULT_FREE_MAIL_DOMAINS",
-    "FALLBACK_RULE",
-    "WEEKDAYS",
-    "Capacity",
-    "Fallback",
-    "Interval",
-    "LeadFacts",
-    "OutOfOffice",
-    "Owner",
-    "PolicyError",
-    "QueueSettings",
-    "QueueSpec",
-    "Range",
-    "RoutingPolicy",
-    "Rule",
-    "SlaSpec",
-    "Strategy",
-    "Target",
-    "Team",
-    "When",
-    "WorkingHours",
-    "grade_matches",
-    "load_policy",
-    "parse_policy",
-    "target",
-]

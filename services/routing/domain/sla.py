@@ -24,15 +24,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from services.routing.domain.availability import require_aware, working_intervals
-from services.routing.domain.policy import (
-    FALLBACK_RULE,
-    Owner,
-    RoutingPolicy,
-    grade_matches,
-)
+from services.routing.domain.document_fields import FALLBACK_RULE
+from services.routing.domain.owners import Owner
+from services.routing.domain.policy import RoutingPolicy
+from services.routing.domain.rules import grade_matches
 
 BreachAction = Literal["escalate", "reassign", "give_up"]
 
@@ -90,15 +88,25 @@ class SlaClock:
     accept_by: datetime
     reassign_at: datetime
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"owner_id": self.owner_id, "minutes": self.minutes, "started_at": self.started_at.isoformat(),
-                "accept_by": self.accept_by.isoformat(), "reassign_at": self.reassign_at.isoformat()}
+
+    def scaled(self, factor: float) -> SlaClock:
+        """The clock shrunk by ``factor`` around its start (``sla_time_scale``, for tests and demos; 1: as is)."""
+        if factor == 1.0:
+            return self
+        return SlaClock(self.owner_id, self.minutes, self.started_at,
+                        self.started_at + (self.accept_by - self.started_at) * factor,
+                        self.started_at + (self.reassign_at - self.started_at) * factor)
 
 
 def sla_clock(policy: RoutingPolicy, owner: Owner, started_at: datetime, minutes: int) -> SlaClock:
     accept_by = working_deadline(started_at, minutes, owner)
     reassign_at = working_deadline(accept_by, policy.sla.reassign_after_minutes, owner)
     return SlaClock(owner.id, minutes, started_at, accept_by, reassign_at)
+
+
+def next_due_at(clock: SlaClock, *, escalated: bool) -> datetime:
+    """When the clock next needs looking at: the deadline, then (once escalated) the reassignment."""
+    return clock.reassign_at if escalated else clock.accept_by
 
 
 def breach_action(policy: RoutingPolicy, *, escalated: bool, reassignments_so_far: int) -> BreachAction:

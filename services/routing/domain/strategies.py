@@ -25,7 +25,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.routing.domain.policy import Strategy
+from shared.events.payloads import Strategy
 
 STRATEGY_NAMES: dict[str, str] = {
     "round_robin": "round robin",
@@ -131,10 +131,14 @@ def choose(strategy: Strategy, members: Sequence[str], available: Collection[str
     expected = WeightedState if strategy == "weighted_round_robin" else PositionState
     if not isinstance(state, expected):
         raise TypeError(f"{strategy} needs a {expected.__name__}, got {type(state).__name__}")
+    # the asserts only tell the type checker what the check above established
     if strategy == "round_robin":
+        assert isinstance(state, PositionState)
         return round_robin(members, available, state)
     if strategy == "weighted_round_robin":
+        assert isinstance(state, WeightedState)
         return weighted_round_robin(members, weights or {}, available, state)
     if strategy == "least_loaded":
+        assert isinstance(state, PositionState)
         return least_loaded(members, open_assignments or {}, available, state)
     raise ValueError(f"unknown strategy {strategy!r}")

@@ -11,6 +11,7 @@ reports the exact field path of the offending value, e.g. ``fit_rules.2.value``.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,7 +28,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
+from shared.identity import FREE_MAIL_DOMAINS
 from shared.reviewed_documents import DocumentVersion, fail, load_yaml_document, parse_document, problem
+from shared.validation import CleanInput
 
 Op = Literal[
     "equals", "one_of", "between", "gte", "lte", "contains_any", "pattern", "present", "missing",
@@ -35,8 +38,8 @@ Op = Literal[
 ]
 OPS: tuple[str, ...] = Op.__args__  # type: ignore[attr-defined]
 
-FIT_LETTERS = ("A", "B", "C")  # D is everything below C
-ENGAGEMENT_DIGITS = ("1", "2", "3")  # 4 is everything below 3
+FIT_LETTERS: tuple[Literal["A", "B", "C"], ...] = ("A", "B", "C")  # D is everything below C
+ENGAGEMENT_DIGITS: tuple[Literal["1", "2", "3"], ...] = ("1", "2", "3")  # 4 is everything below 3
 
 _SNAKE = r"^[a-z][a-z0-9_]*$"
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
@@ -46,10 +49,12 @@ ClassName = Annotated[str, StringConstraints(pattern=_SNAKE, min_length=1, max_l
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 
 
+BUILT_IN_DOMAIN_CLASSES: dict[str, frozenset[str]] = {"free_mail": FREE_MAIL_DOMAINS}
+"""Email-domain classes every definition has; a definition's own entry of the same name adds domains."""
+
+
 class DefinitionError(ValueError):
     """The definition file is not valid; the message lists field paths and reasons."""
-
-
 
 
 class _Model(BaseModel):
@@ -194,7 +199,19 @@ class EngagementRule(_Model):
     decay: Decay | None = None
 
 
-class LeadDefinition(_Model):
+class LeadDefinition(CleanInput):
+    """The whole definition; ``free_mail`` is a built-in email-domain class (``shared.identity``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
+        "version": "2026-12-02.1", "thresholds": {"mql": 50, "fast_track": 90},
+        "grades": {"fit": {"A": 60, "B": 40, "C": 20}, "engagement": {"1": 50, "2": 25, "3": 10}},
+        "fit_rules": [{"name": "decision_maker", "field": "job_title", "op": "contains_any",
+                       "value": ["vp", "head", "chief"], "points": 20},
+                      {"name": "free_mail_address", "field": "email_domain", "op": "email_domain_class",
+                       "value": "free_mail", "points": -30}],
+        "engagement_rules": [{"name": "demo_request", "activity": "demo_request", "points": 40,
+                              "cap": {"points": 40, "period_days": 30}, "decay": {"half_life_days": 30}}]}]})
+
     version: DocumentVersion
     thresholds: Thresholds
     grades: Grades
@@ -233,8 +250,9 @@ class LeadDefinition(_Model):
         problems = _repeated_names(rules, "fit_rules", {})
         classes = info.data.get("email_domain_classes")
         for i, rule in enumerate(rules):
-            if classes is not None and rule.op == "email_domain_class" and rule.value not in classes:
-                known = ", ".join(classes) or "none"
+            if classes is not None and rule.op == "email_domain_class" and rule.value not in classes \
+                    and rule.value not in BUILT_IN_DOMAIN_CLASSES:
+                known = ", ".join([*BUILT_IN_DOMAIN_CLASSES, *(c for c in classes if c not in BUILT_IN_DOMAIN_CLASSES)])
                 problems.append(problem((i, "value"), f"unknown email domain class {rule.value!r} "
                                                        f"(email_domain_classes defines: {known})", rule.value))
         fail("fit_rules", problems)
@@ -257,13 +275,23 @@ class LeadDefinition(_Model):
         fail("engagement_rules", problems)
         return rules
 
+    @cached_property
+    def _domain_classes(self) -> dict[str, frozenset[str]]:
+        names = {*BUILT_IN_DOMAIN_CLASSES, *self.email_domain_classes}
+        return {name: BUILT_IN_DOMAIN_CLASSES.get(name, frozenset())
+                | frozenset(self.email_domain_classes.get(name, ())) for name in names}
+
+    def domain_class(self, name: str) -> frozenset[str]:
+        """The domains of an email-domain class: the built-in ones plus the definition's own."""
+        return self._domain_classes.get(name, frozenset())
+
     @property
     def rule_names(self) -> tuple[str, ...]:
         """Every rule's name: fit rules, then engagement rules, in definition order."""
         return tuple(r.name for r in self.fit_rules) + tuple(r.name for r in self.engagement_rules)
 
 
-def _repeated_names(rules: tuple[FitRule, ...] | tuple[EngagementRule, ...], section: str,
+def _repeated_names(rules: tuple[FitRule | EngagementRule, ...], section: str,
                     seen: dict[str, str]) -> list[InitErrorDetails]:
     """A problem at ``<i>.name`` for each rule whose name ``seen`` (or an earlier rule) already has."""
     seen = dict(seen)

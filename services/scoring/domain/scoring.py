@@ -25,6 +25,8 @@ from functools import lru_cache
 from typing import Any
 
 from services.scoring.domain.definition import EngagementRule, FitRule, LeadDefinition
+from shared.events.payloads import Stage
+from shared.identity import domain_of, domain_suffixes
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -55,7 +57,7 @@ class Score:
     fit_grade: str  # "A".."D"
     engagement_grade: str  # "1".."4"
     grade: str  # e.g. "A1"
-    stage: str  # "fast_track" | "mql" | "below"
+    stage: Stage
     qualified: bool  # stage != "below"
     rules_fired: tuple[RuleHit, ...]
 
@@ -77,15 +79,15 @@ def score_lead(definition: LeadDefinition, profile: Mapping[str, Any], activitie
         if activity.activity_type in counted:
             by_type[activity.activity_type].append(activity)
     engagement = 0
-    for rule in definition.engagement_rules:
-        hit = evaluate_engagement_rule(rule, by_type.get(rule.activity, ()), now)
+    for engagement_rule in definition.engagement_rules:
+        hit = evaluate_engagement_rule(engagement_rule, by_type.get(engagement_rule.activity, ()), now)
         if hit is not None:
             engagement += hit.points
             fired.append(hit)
 
     total = fit + engagement
     thresholds = definition.thresholds
-    stage = "fast_track" if total >= thresholds.fast_track else "mql" if total >= thresholds.mql else "below"
+    stage: Stage = "fast_track" if total >= thresholds.fast_track else "mql" if total >= thresholds.mql else "below"
     fit_grade = definition.grades.fit_grade(fit)
     engagement_grade = definition.grades.engagement_grade(engagement)
     return Score(fit=fit, engagement=engagement, total=total, fit_grade=fit_grade,
@@ -132,28 +134,18 @@ def _fit_detail(definition: LeadDefinition, rule: FitRule, value: Any) -> str | 
     if op == "pattern":
         return f"{shown} matches /{expected}/" if _regex(expected).search(text) else None
     if op == "email_domain_class":
-        entry = domain_in_class(text, definition.email_domain_classes[expected])
+        entry = domain_in_class(text, definition.domain_class(expected))
         if entry is None:
             return None
-        domain = _domain_of(text)
+        domain = domain_of(text)
         via = "" if entry == domain else f" (subdomain of {entry})"
         return f"{field} {_show(domain)} is {expected}{via}"
     raise ValueError(f"unknown op {op!r}")
 
 
-def domain_in_class(value: str, domains: Iterable[str]) -> str | None:
+def domain_in_class(value: str, domains: frozenset[str]) -> str | None:
     """The entry that ``value`` (a domain or an email address) equals or is a subdomain of."""
-    domain = _domain_of(value)
-    if not domain:
-        return None
-    for entry in domains:
-        if domain == entry or domain.endswith("." + entry):
-            return entry
-    return None
-
-
-def _domain_of(value: str) -> str:
-    return value.rsplit("@", 1)[-1].strip().lower().rstrip(".")
+    return next((suffix for suffix in domain_suffixes(domain_of(value)) if suffix in domains), None)
 
 
 def _present(value: Any) -> bool:
@@ -225,7 +217,9 @@ def decay_factor(rule: EngagementRule, age: timedelta) -> float:
         return 1.0
     age_days = max(age, timedelta(0)) / DAY
     if rule.decay.half_life_days is not None:
-        return 0.5 ** (age_days / rule.decay.half_life_days)
+        factor: float = 0.5 ** (age_days / rule.decay.half_life_days)
+        return factor
+    assert rule.decay.max_age_days is not None  # Decay validates exactly one of the two
     return 1.0 if age_days <= rule.decay.max_age_days else 0.0
 
 
@@ -271,18 +265,6 @@ def evaluate_engagement_rule(rule: EngagementRule, activities: Iterable[Activity
     if expired:
         detail += f" ({expired} older than {rule.decay.max_age_days} days not counted)"  # type: ignore[union-attr]
     return RuleHit(rule.name, value, detail)
-
-
-# --- profile ----------------------------------------------------------------------------------
-
-
-def merge_profile(current: Mapping[str, Any], submitted: Mapping[str, Any]) -> dict[str, Any]:
-    """A later submission's non-empty values win; empty ones never erase what we knew."""
-    merged = dict(current)
-    for key, value in submitted.items():
-        if value not in (None, "", {}, []):
-            merged[key] = value
-    return merged
 
 
 def _require_aware(moment: datetime, what: str) -> None:

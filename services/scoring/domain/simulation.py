@@ -1,8 +1,10 @@
 """What a candidate definition would change, before anyone publishes it (pure).
 
 Both definitions score the same stored leads with the same function and the same
-``now``; the report counts stage changes and qualified leads by source and
-campaign, and shows a few flips with the rules they gained and lost.
+``now``, and qualify them as re-scoring would (``qualification.qualify``: a recycled
+lead without new interest stays below under any definition, so it is counted apart);
+the report counts stage changes and qualified leads by source and campaign, and shows
+a few flips with the rules they gained and lost.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from services.scoring.domain.definition import LeadDefinition
-from services.scoring.domain.scoring import Activity, Score, score_lead
+from services.scoring.domain.qualification import Qualification, qualify
+from services.scoring.domain.scoring import Activity
 
 NONE_KEY = "(none)"
 
@@ -26,7 +29,8 @@ class StoredLead:
     source: str | None
     campaign: str | None
     profile: Mapping[str, Any]
-    activities: tuple[Activity, ...] = ()
+    activities: tuple[Activity, ...] = ()  # those of the current cycle
+    cycle: int = 1
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class SimulationReport:
     by_campaign: dict[str, dict[str, int]]
     samples: list[dict[str, Any]] = field(default_factory=list)
     flipped_lead_ids: list[str] = field(default_factory=list)  # every lead whose stage changes, sorted
+    recycled_without_new_interest: int = 0  # below under any definition; not in leads_scored
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +61,7 @@ class SimulationReport:
             "by_campaign": {k: dict(v) for k, v in self.by_campaign.items()},
             "samples": [dict(s) for s in self.samples],
             "flipped_lead_ids": list(self.flipped_lead_ids),
+            "recycled_without_new_interest": self.recycled_without_new_interest,
         }
 
 
@@ -68,10 +74,14 @@ def simulate(current: LeadDefinition, candidate: LeadDefinition, leads: Iterable
     mql_before = mql_after = 0
     by_source: dict[str, Counter[str]] = {}
     by_campaign: dict[str, Counter[str]] = {}
-    flips: list[tuple[StoredLead, Score, Score]] = []
+    flips: list[tuple[StoredLead, Qualification, Qualification]] = []
+    held_back = 0
     for lead in leads:
-        before = score_lead(current, lead.profile, lead.activities, now)
-        after = score_lead(candidate, lead.profile, lead.activities, now)
+        before = qualify(current, lead.profile, lead.activities, now, cycle=lead.cycle)
+        if before.held_back:
+            held_back += 1
+            continue
+        after = qualify(candidate, lead.profile, lead.activities, now, cycle=lead.cycle)
         scored += 1
         mql_before += before.qualified
         mql_after += after.qualified
@@ -95,6 +105,7 @@ def simulate(current: LeadDefinition, candidate: LeadDefinition, leads: Iterable
         by_campaign=_plain(by_campaign),
         samples=[_sample(lead, before, after) for lead, before, after in flips[:sample_size]],
         flipped_lead_ids=[lead.lead_id for lead, _, _ in flips],
+        recycled_without_new_interest=held_back,
     )
 
 
@@ -102,9 +113,9 @@ def _plain(table: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
     return {key: {"before": counts["before"], "after": counts["after"]} for key, counts in sorted(table.items())}
 
 
-def _sample(lead: StoredLead, before: Score, after: Score) -> dict[str, Any]:
-    rules_before = [h.rule for h in before.rules_fired]
-    rules_after = [h.rule for h in after.rules_fired]
+def _sample(lead: StoredLead, before: Qualification, after: Qualification) -> dict[str, Any]:
+    rules_before = [h.rule for h in before.score.rules_fired]
+    rules_after = [h.rule for h in after.score.rules_fired]
     return {
         "lead_id": lead.lead_id,
         "email": lead.email,
@@ -115,5 +126,5 @@ def _sample(lead: StoredLead, before: Score, after: Score) -> dict[str, Any]:
     }
 
 
-def _summary(score: Score) -> dict[str, Any]:
-    return {"score": score.total, "stage": score.stage, "grade": score.grade}
+def _summary(q: Qualification) -> dict[str, Any]:
+    return {"score": q.score.total, "stage": q.stage, "grade": q.score.grade}

@@ -1,0 +1,33 @@
+"""What routing's routes get through Depends."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from services.routing.repository import RoutingRepository
+from services.routing.resources import RoutingResources
+from services.routing.use_cases.assignment import Router
+from shared.service.dependencies import Reading, Transaction
+
+
+def _resources(request: Request) -> RoutingResources:
+    return cast(RoutingResources, request.state.resources)
+
+
+def _router(request: Request) -> Router:
+    return _resources(request).router
+
+
+def _reads(session: Reading) -> RoutingRepository:
+    return RoutingRepository(session)
+
+
+def _writes(session: Transaction) -> RoutingRepository:
+    return RoutingRepository(session)
+
+
+RouterDep = Annotated[Router, Depends(_router)]
+Reads = Annotated[RoutingRepository, Depends(_reads)]
+Writes = Annotated[RoutingRepository, Depends(_writes)]

@@ -1,0 +1,44 @@
+"""A lead's assignments and decision records, and the leads waiting in queues."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+
+from services.routing.api.dependencies import Reads
+from services.routing.api.models import Assignment, RecordedDecision, Waiting
+from shared.errors import NotFound
+from shared.service.errors import error_responses
+
+router = APIRouter(tags=["leads"])
+
+
+@router.get("/leads/{lead_id}/assignments", response_model=list[Assignment], responses=error_responses(404, 422, 503),
+            summary="Who owns the lead, per cycle, and why")
+async def lead_assignments(lead_id: uuid.UUID, reads: Reads) -> list[Assignment]:
+    rows = await reads.assignments_of(lead_id)
+    if not rows:
+        raise NotFound(f"lead {lead_id} has not been assigned")
+    return [Assignment(lead_id=r.lead_id, cycle=r.cycle, owner_id=r.owner_id, team_id=r.team_id, rule=r.rule,
+                       status=r.status, reason=r.reason, policy_version=r.policy_version, assigned_at=r.assigned_at,
+                       sla_due_at=r.sla_due_at, escalated_at=r.escalated_at, reassignments=r.reassignments,
+                       decision=r.decision) for r in rows]
+
+
+@router.get("/leads/{lead_id}/decisions", response_model=list[RecordedDecision],
+            responses=error_responses(404, 422, 503),
+            summary="Every routing decision about the lead, oldest first: who was considered, who skipped, why")
+async def lead_decisions(lead_id: uuid.UUID, reads: Reads) -> list[dict[str, Any]]:
+    rows = await reads.decisions_of(lead_id)
+    if not rows:
+        raise NotFound(f"no routing decision about lead {lead_id}")
+    return [{**r.decision, "cycle": r.cycle, "kind": r.kind, "decided_at": r.decided_at} for r in rows]
+
+
+@router.get("/queues", response_model=list[Waiting], responses=error_responses(503),
+            summary="Leads waiting in a queue because nobody was available")
+async def queues(reads: Reads) -> list[Waiting]:
+    return [Waiting(lead_id=q.lead_id, cycle=q.cycle, team_id=q.team_id, owner_id=q.owner_id, rule=q.rule,
+                    queued_at=q.queued_at) for q in await reads.queues()]

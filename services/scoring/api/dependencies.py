@@ -1,0 +1,30 @@
+"""What scoring's routes get through Depends."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from services.scoring.repository import DefinitionStore, ScoringRepository
+from services.scoring.resources import ScoringResources
+from shared.service.dependencies import Reading
+
+
+def _resources(request: Request) -> ScoringResources:
+    return cast(ScoringResources, request.state.resources)
+
+
+Resources = Annotated[ScoringResources, Depends(_resources)]
+
+
+def _definitions(resources: Resources) -> DefinitionStore:
+    return resources.definitions
+
+
+def _reads(session: Reading) -> ScoringRepository:
+    return ScoringRepository(session)
+
+
+Definitions = Annotated[DefinitionStore, Depends(_definitions)]
+Reads = Annotated[ScoringRepository, Depends(_reads)]

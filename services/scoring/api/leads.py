@@ -1,0 +1,35 @@
+"""A lead's score with the rules behind it, and its merged profile with every submission."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+
+from services.scoring.api.dependencies import Reads
+from services.scoring.api.models import LeadProfileView, LeadScore, Submission
+from shared.errors import NotFound
+from shared.service.errors import error_responses
+
+router = APIRouter(tags=["leads"])
+
+
+@router.get("/leads/{lead_id}/score", response_model=LeadScore, responses=error_responses(404, 422, 503),
+            summary="A lead's score, grade and stage, and the rules that fired")
+async def lead_score(lead_id: uuid.UUID, reads: Reads) -> LeadScore:
+    found = await reads.score_of(lead_id)
+    if found is None:
+        raise NotFound(f"no lead {lead_id} has been scored")
+    return LeadScore.model_validate(found, from_attributes=True)
+
+
+@router.get("/leads/{lead_id}/profile", response_model=LeadProfileView, responses=error_responses(404, 422, 503),
+            summary="A lead's merged profile and every submission it was merged from")
+async def lead_profile(lead_id: uuid.UUID, reads: Reads) -> LeadProfileView:
+    found = await reads.profile_of(lead_id)
+    if found is None:
+        raise NotFound(f"no lead {lead_id} is known")
+    email, profile, history = found
+    return LeadProfileView(lead_id=lead_id, email=email, profile=profile,
+                           submissions=[Submission(source=h.source, submitted_at=h.submitted_at, fields=h.fields)
+                                        for h in history])

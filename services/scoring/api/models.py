@@ -1,0 +1,123 @@
+"""What scoring's API answers, field by field."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events.payloads import RuleHit, Stage
+
+
+class StageAndScore(BaseModel):
+    score: int
+    stage: Stage
+    grade: str
+
+
+class Flip(BaseModel):
+    lead_id: str
+    email: str
+    before: StageAndScore
+    after: StageAndScore
+    rules_gained: list[str]
+    rules_lost: list[str]
+
+
+class BeforeAfter(BaseModel):
+    before: int
+    after: int
+
+
+class Simulation(BaseModel):
+    """What a candidate definition would change over the stored leads."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "current_version": "2026-12-02.1", "candidate_version": "2026-12-09.1", "leads_scored": 120,
+        "changed_stage": 2, "transitions": {"below->mql": 2}, "mql_before": 40, "mql_after": 42,
+        "by_source": {"web-form": {"before": 30, "after": 32}}, "by_campaign": {"(none)": {"before": 40, "after": 42}},
+        "samples": [], "flipped_lead_ids": [], "recycled_without_new_interest": 0}]})
+
+    current_version: str
+    candidate_version: str
+    leads_scored: int
+    changed_stage: int
+    transitions: dict[str, int] = Field(description="'below->mql': leads, only stage changes")
+    mql_before: int
+    mql_after: int
+    by_source: dict[str, BeforeAfter]
+    by_campaign: dict[str, BeforeAfter]
+    samples: list[Flip]
+    flipped_lead_ids: list[str]
+    recycled_without_new_interest: int = Field(description="recycled leads without new interest: below under "
+                                                           "any definition, not in leads_scored")
+
+
+class LeadScore(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "lead_id": "7d5e7c1e-3b0f-5d7e-9d71-1d7b0f3e2a11", "email": "ada@acme.com", "cycle": 1, "fit_score": 65,
+        "engagement_score": 0, "score": 65, "qualified": True, "stage": "mql", "grade": "A4",
+        "rules_fired": [{"rule": "decision_maker", "points": 20, "detail": "job_title 'VP Sales' contains ['vp']"}],
+        "definition_version": "2026-12-02.1", "rescored_at": "2026-12-02T09:00:01Z"}]})
+
+    lead_id: uuid.UUID
+    email: str
+    cycle: int
+    fit_score: int
+    engagement_score: int
+    score: int
+    qualified: bool
+    stage: Stage
+    grade: str | None
+    rules_fired: list[RuleHit]
+    definition_version: str | None
+    rescored_at: datetime | None
+
+
+class Submission(BaseModel):
+    source: str
+    submitted_at: datetime
+    fields: dict[str, Any]
+
+
+class LeadProfileView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "lead_id": "7d5e7c1e-3b0f-5d7e-9d71-1d7b0f3e2a11", "email": "ada@acme.com",
+        "profile": {"job_title": "VP Sales", "company_size": 300},
+        "submissions": [{"source": "web-form", "submitted_at": "2026-12-02T09:00:00Z",
+                         "fields": {"job_title": "VP Sales", "company_size": 300}}]}]})
+
+    lead_id: uuid.UUID
+    email: str
+    profile: dict[str, Any] = Field(description="the merged profile: newer non-empty values win")
+    submissions: list[Submission] = Field(description="every submission it was merged from, oldest first")
+
+
+class Tally(BaseModel):
+    leads: int
+    accepted: int
+    won: int
+    accept_rate: float | None
+    win_rate: float | None
+
+
+class RuleCalibration(BaseModel):
+    rule: str
+    in_definition: bool
+    matched: Tally
+    not_matched: Tally
+    lift_accept: float | None
+    verdict: str
+
+
+class Calibration(BaseModel):
+    """Per rule: how leads that matched it were accepted and won, against those that did not."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "definition_version": "2026-12-02.1", "leads_with_outcomes": 0, "rules": []}]})
+
+    definition_version: str
+    leads_with_outcomes: int
+    rules: list[RuleCalibration]

@@ -1,0 +1,98 @@
+"""Who a lead is: one normalised email, one lead id, the email's domain, and whether that
+domain is a free-mail provider's. Every service and tool asks this module, so a person
+is the same lead wherever they are looked up.
+
+The lead id is ``uuid5(LEAD_NAMESPACE, normalised email)``: any service can compute it
+from the email alone, and Kafka keys carry no personal data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+
+LEAD_NAMESPACE = uuid.UUID("6f1d7f3e-2d7c-4f3b-9a55-3c9e1c0a4b10")
+
+FREE_MAIL_DOMAINS: frozenset[str] = frozenset({
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "ymail.com",
+    "hotmail.com", "hotmail.co.uk", "hotmail.fr", "outlook.com", "live.com", "msn.com", "icloud.com",
+    "me.com", "mac.com", "aol.com", "gmx.de", "gmx.net", "gmx.com", "web.de", "t-online.de",
+    "proton.me", "protonmail.com", "mail.com", "zoho.com", "fastmail.com", "hey.com", "tutanota.com",
+    "yandex.com", "yandex.ru", "mail.ru", "qq.com", "163.com", "orange.fr", "free.fr", "laposte.net",
+    "libero.it", "btinternet.com", "uol.com.br", "bol.com.br",
+})
+"""Mailbox providers anyone can sign up with: their domain says nothing about an employer,
+so it never matches an account and counts against fit. Configuration may add to it."""
+
+MAX_EMAIL_LENGTH = 320
+
+
+class InvalidEmail(ValueError):
+    """Not an email address; the message says why, in words a form builder can act on."""
+
+
+def normalise_email(raw: str) -> str:
+    """The identity spelling of an address: trimmed, syntax-checked, lower-cased.
+
+    Validated by ``email-validator`` (syntax only, no DNS): a domain needs a dot, special-use
+    domains (``.local``, ``.test``) and IP literals are refused.
+    """
+    text = raw.strip()
+    if len(text) > MAX_EMAIL_LENGTH:
+        raise InvalidEmail(f"not an email address: longer than {MAX_EMAIL_LENGTH} characters")
+    try:
+        checked = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidEmail(f"not an email address: {exc}") from None
+    return checked.normalized.lower()
+
+
+def email_domain(email: str) -> str:
+    """The part after the last @, lower-cased; '' when there is none."""
+    _, at, domain = email.rpartition("@")
+    return domain.strip().lower().rstrip(".") if at else ""
+
+
+def domain_of(domain_or_email: str) -> str:
+    """The domain of an address, or a bare domain as it is: lower-cased, without a trailing dot."""
+    text = domain_or_email.strip()
+    return email_domain(text) if "@" in text else text.lower().rstrip(".")
+
+
+def domain_suffixes(domain: str) -> list[str]:
+    """'eu.acme.co.uk' -> ['eu.acme.co.uk', 'acme.co.uk', 'co.uk']: the domain and every parent
+    but the top-level one, most specific first."""
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
+
+
+def host_of(raw: str | None) -> str | None:
+    """A website or domain as a bare host: 'https://WWW.Acme.com/about' -> 'acme.com'; empty: None."""
+    if raw is None or not raw.strip():
+        return None
+    text = raw.strip().lower()
+    if "@" in text and "://" not in text:
+        text = email_domain(text)
+    try:
+        host = urlsplit(text if "://" in text else f"//{text}").hostname or ""
+    except ValueError:  # an unbalanced '[' reads as a broken IPv6 literal
+        return None
+    host = host.rstrip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    return host or None
+
+
+def lead_id_for(email: str) -> uuid.UUID:
+    """A person's stable identity: the same normalised email is always the same lead."""
+    return uuid.uuid5(LEAD_NAMESPACE, email)
+
+
+def is_free_mail(domain_or_email: str | None, extra: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Whether the domain (or an address's domain), or a domain it is a subdomain of, is free mail."""
+    if not domain_or_email:
+        return False
+    known = FREE_MAIL_DOMAINS | extra
+    return any(suffix in known for suffix in domain_suffixes(domain_of(domain_or_email)))
