@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     outbox_idle_interval_s: float = Field(0.5, gt=0)
     metrics_lag_interval_s: float = Field(
         5.0, gt=0, description="how often consumer lag and the outbox backlog are refreshed for /metrics")
+    database_timeout_s: float = Field(10.0, gt=0, le=300, description=(
+        "longest wait to connect, for a pooled connection, or for one statement; then the database "
+        "counts as unavailable (503 with Retry-After)"))
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576,
                                 description="larger request bodies are refused with 413")
     admin_token: SecretStr | None = Field(

@@ -30,7 +30,7 @@ class ServiceRuntime:
                  consumers: Sequence[ConsumerSpec] = ()) -> None:
         self.service = service
         self.settings = settings
-        self.engine: AsyncEngine = make_engine(settings.database_url)
+        self.engine: AsyncEngine = make_engine(settings.database_url, timeout_s=settings.database_timeout_s)
         self.sessions: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
         self.outbox = Outbox(outbox_table(metadata))
         self.producer = make_producer(settings.kafka_bootstrap_servers, client_id=f"handoff.{service}")

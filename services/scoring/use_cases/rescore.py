@@ -26,7 +26,7 @@ async def rescore(repository: ScoringRepository, definition: LeadDefinition, lea
     hits = [RuleHit(rule=h.rule, points=h.points, detail=h.detail) for h in q.score.rules_fired]
     await repository.save_score(lead, q, definition_version=definition.version, newly_qualified=newly,
                                 rules_fired=[h.model_dump() for h in hits], now=now)
-    changed = (q.score.total, q.stage, definition.version) != (lead.score, lead.stage, lead.definition_version)
+    changed = (q.score.total, q.stage) != (lead.score, lead.stage)  # a new version alone says nothing new
     if not (always_emit or changed or newly):
         return None
     payload = LeadScored(
