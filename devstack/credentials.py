@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 INTAKE_SOURCES = ("web-form", "marketing-automation")
+INTAKE_FORMS = ("contact",)  # config/forms.yaml's forms, each with a publishable key
 
 
 @dataclass(frozen=True)
@@ -21,23 +23,26 @@ class StackSecrets:
     crm_webhook_secret: str
     hubspot_client_secret: str  # stands in for a HubSpot app's client secret
     admin_token: str  # RevOps: publish lead definitions and routing policies
+    intake_form_keys: dict[str, str]  # form id -> publishable key (pk_...): it sits in the form's page
 
 
 def _token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def load_or_create(path: Path) -> StackSecrets:
+def load_or_create(path: Path, sources: Sequence[str] = INTAKE_SOURCES) -> StackSecrets:
     """Read `path`, filling in (and saving) anything missing, such as a newly added source."""
     stored = json.loads(path.read_text()) if path.exists() else {}
     keys = dict(stored.get("intake_api_keys", {}))
-    for source in INTAKE_SOURCES:
+    for source in sources:
         keys.setdefault(source, _token())
     result = StackSecrets(
         intake_api_keys=keys,
         crm_webhook_secret=stored.get("crm_webhook_secret") or _token(),
         hubspot_client_secret=stored.get("hubspot_client_secret") or _token(),
         admin_token=stored.get("admin_token") or _token(),
+        intake_form_keys={form: stored.get("intake_form_keys", {}).get(form) or f"pk_{_token()}"
+                          for form in INTAKE_FORMS},
     )
     if asdict(result) != stored:
         _write_private(path, json.dumps(asdict(result), indent=2) + "\n")

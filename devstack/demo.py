@@ -92,7 +92,7 @@ class DemoResult:
 def sample_lead(template: dict[str, Any], run_tag: str) -> dict[str, Any]:
     body = {k: v for k, v in template.items() if k != "domain" and v is not None}
     local = f"{template['first_name']}.{template['last_name']}".lower()
-    body["email"] = f"{local}+{run_tag}@{template['domain']}"
+    body["email"] = f"{local}.{run_tag}@{template['domain']}"  # a tag after + would be the same person
     return body
 
 

@@ -39,6 +39,7 @@ from shared.settings import (
 )
 
 SERVICES: tuple[str, ...] = tuple(LOCAL_SERVICE_PORTS)
+EXAMPLE_FORM_PAGE = "http://127.0.0.1:8080"  # where README serves examples/forms/contact.html from
 
 
 @dataclass
@@ -58,6 +59,7 @@ class StackConfig:
     kafka: bool = True  # False: PostgreSQL (and the migrations) only, e.g. for tests of use cases
     kafka_version: str = KAFKA_VERSION
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> extra env vars
+    intake_sources: Sequence[str] = credentials.INTAKE_SOURCES  # each gets an API key
     ready_timeout: float = 90.0
 
     @classmethod
@@ -138,7 +140,7 @@ class Stack:
     @property
     def secrets(self) -> StackSecrets:
         if self._secrets is None:
-            self._secrets = credentials.load_or_create(self.layout.secrets_file)
+            self._secrets = credentials.load_or_create(self.layout.secrets_file, self.config.intake_sources)
         return self._secrets
 
     @property
@@ -154,6 +156,8 @@ class Stack:
             env[prefix + "KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap
             env[prefix + "CONFIG_DIR"] = str(self.config.config_dir)
         env["HANDOFF_INTAKE_API_KEYS"] = json.dumps(self.secrets.intake_api_keys)
+        env["HANDOFF_INTAKE_FORM_KEYS"] = json.dumps(self.secrets.intake_form_keys)
+        env["HANDOFF_INTAKE_FORM_ORIGINS"] = json.dumps({"contact": [EXAMPLE_FORM_PAGE]})  # README: examples/forms
         env["HANDOFF_FEEDBACK_WEBHOOK_SECRET"] = self.secrets.crm_webhook_secret
         env["HANDOFF_FEEDBACK_HUBSPOT_CLIENT_SECRET"] = self.secrets.hubspot_client_secret
         env["HANDOFF_FEEDBACK_ADMIN_TOKEN"] = self.secrets.admin_token
@@ -222,6 +226,19 @@ class Stack:
                 self._progress(f"stopped in {time.monotonic() - began:.1f} s")
             self._unregister_cleanup()
 
+    def stop_postgres(self) -> None:
+        """Stop the stack's PostgreSQL (fast shutdown) and leave the rest running: an outage."""
+        if self._postgres is None:
+            raise DevstackError("this stack runs no PostgreSQL of its own")
+        self._postgres.stop()
+
+    def start_postgres(self, timeout: float = 30.0) -> None:
+        """Start the PostgreSQL stopped by ``stop_postgres`` again, on the same port and data."""
+        if self._postgres is None:
+            raise DevstackError("this stack runs no PostgreSQL of its own")
+        self._postgres.start()
+        self._postgres.wait_ready(timeout)
+
     def __enter__(self) -> Stack:
         return self.start()
 
@@ -235,7 +252,7 @@ class Stack:
 
     def _start_infrastructure(self) -> None:
         self.layout.root.mkdir(parents=True, exist_ok=True)
-        self._secrets = credentials.load_or_create(self.layout.secrets_file)
+        self._secrets = credentials.load_or_create(self.layout.secrets_file, self.config.intake_sources)
         broker = None
         if self.config.kafka:
             self._step("fetching Kafka jars")

@@ -1,6 +1,7 @@
-"""`./handoff ops ...` / `python -m ops ...`: look at the broker, the dead letters and a lead's story.
+"""`./handoff ops ...` / `python -m ops ...`: look at the broker, the dead letters, the outbox rows
+Kafka refused, and a lead's story.
 
-Expected failures (broker or service away, unknown topic, nothing at that offset) print one
+Expected failures (broker, database or service away, unknown topic, nothing at that offset) print one
 line on stderr and exit with 2 (unreachable) or 1 (anything else); never a traceback.
 """
 
@@ -27,16 +28,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     help="Operator's tools: topics and consumer lag, tail a topic, dead letters (list, show, replay), "
-         "a lead's timeline.",
+         "refused outbox rows (list, show, replay, discard), a lead's timeline.",
 )
 letters_app = typer.Typer(no_args_is_help=True, help="Records a consumer gave up on: list, show, replay.")
 app.add_typer(letters_app, name="dead-letters")
+refused_app = typer.Typer(no_args_is_help=True, help="Outbox rows Kafka refused for good (too large, invalid or "
+                                                     "forbidden topic): list, show, replay, discard.")
+app.add_typer(refused_app, name="refused")
 
 _BOOTSTRAP = typer.Option(
     None, "--bootstrap", metavar="HOST:PORT",
     help=f"Kafka bootstrap servers [default: ${defaults.BOOTSTRAP_ENV}, else the local stack's broker].",
 )
 _JSON = typer.Option(False, "--json", help="Machine-readable JSON instead of text.")
+_DATABASE = typer.Option(
+    None, "--database-url", metavar="URL",
+    help=f"The services' PostgreSQL [default: ${defaults.DATABASE_URL_ENV}, else the local stack's].",
+)
+_SERVICE = typer.Argument(..., help="The service whose outbox the row left: intake, scoring, routing or feedback.")
+_IDS = typer.Argument(..., min=1, help="Refused row ids, as `ops refused list` shows them.")
 
 
 _settings = {"verbose": False}
@@ -212,6 +222,116 @@ def letters_replay(
                "consumers that already processed it skip it")
     if plan.event is not None:
         typer.echo(f"follow it: ops timeline {plan.event.envelope.lead_id}")
+
+
+# -- refused outbox rows --------------------------------------------------------------
+
+@refused_app.command("list")
+def refused_list(
+    service: str | None = typer.Option(None, "--service", help="Only this service's rows."),
+    limit: int = typer.Option(50, "--limit", min=1, help="At most N rows per service, oldest first."),
+    database_url: str | None = _DATABASE,
+    as_json: bool = _JSON,
+) -> None:
+    """Each refused row: service, id, topic, event, lead, size, when written and refused, and why."""
+    from ops.database import read_refused
+    from ops.formatting import table
+    from ops.refused import LIST_HEADERS, refused_rows, refused_to_dict
+    from shared.db.migrations import SERVICES
+
+    items = _run(read_refused(defaults.database_url(database_url), [service] if service else SERVICES, limit=limit))
+    if as_json:
+        typer.echo(_json([refused_to_dict(i) for i in items]))
+        return
+    if not items:
+        typer.echo(f"no refused outbox rows{' in ' + service if service else ''}")
+        return
+    typer.echo("\n".join(table(LIST_HEADERS, refused_rows(items), right=(1, 2, 6))))
+    typer.echo(f"\n{len(items)} refused row{'s' if len(items) != 1 else ''} (oldest {limit} per service at most); "
+               "details: ops refused show SERVICE ID")
+
+
+@refused_app.command("show")
+def refused_show(
+    service: str = _SERVICE,
+    row_id: int = typer.Argument(..., metavar="ID", min=1, help="The refused row's id."),
+    database_url: str | None = _DATABASE,
+    as_json: bool = _JSON,
+) -> None:
+    """The whole row: headers, the whole reason, the event decoded."""
+    from ops.database import read_one
+    from ops.refused import format_refused, refused_to_dict
+
+    [item] = _run(read_one(defaults.database_url(database_url), service, [row_id]))
+    typer.echo(_json(refused_to_dict(item, full=True)) if as_json else format_refused(item))
+
+
+def _confirm(question: str, yes: bool) -> None:
+    if yes:
+        return
+    try:
+        confirmed = typer.confirm(question, default=False)
+    except typer.Abort:  # no answer (stdin closed)
+        confirmed = False
+    if not confirmed:
+        typer.echo("nothing changed", err=True)
+        raise typer.Exit(1)
+
+
+@refused_app.command("replay")
+def refused_replay(
+    service: str = _SERVICE,
+    ids: list[int] = _IDS,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    database_url: str | None = _DATABASE,
+) -> None:
+    """Put the rows back at the end of the service's outbox, so its relay sends them again.
+
+    Once the cause is fixed (the broker's or the topic's size limit raised, the topic created
+    or allowed). The very same bytes go, so the event id is unchanged; a row the relay would
+    refuse again before sending (larger than the producer sends) is not put back: discard it.
+    """
+    from ops.database import read_one, replay_refused
+    from ops.refused import ReplayRefused, check_replay
+    from shared.outbox.refused import REPLAY_HEADER
+
+    url = defaults.database_url(database_url)
+    items = _run(read_one(url, service, ids))
+    try:
+        for item in items:
+            check_replay(item)
+    except ReplayRefused as exc:
+        raise _fail(OpsError(str(exc))) from None
+    for item in items:
+        typer.echo(item.summary())
+    _confirm(f"Put {len(items)} row{'s' if len(items) != 1 else ''} back at the end of {service}'s outbox?", yes)
+    placed = _run(replay_refused(url, service, [i.row.id for i in items]))
+    for refused_id, outbox_id in placed.items():
+        typer.echo(f"replayed {service} refused row {refused_id} as outbox row {outbox_id} "
+                   f"({REPLAY_HEADER}: outbox_refused:{refused_id}); the relay sends it next")
+    for gone in sorted({i.row.id for i in items} - set(placed)):
+        typer.echo(f"{service} refused row {gone} was gone meanwhile (replayed or discarded by someone else)",
+                   err=True)
+
+
+@refused_app.command("discard")
+def refused_discard(
+    service: str = _SERVICE,
+    ids: list[int] = _IDS,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    database_url: str | None = _DATABASE,
+) -> None:
+    """Delete the rows for good: their events are never sent. Asks first, unless --yes."""
+    from ops.database import discard_refused, read_one
+
+    url = defaults.database_url(database_url)
+    items = _run(read_one(url, service, ids))
+    for item in items:
+        typer.echo(item.summary())
+    _confirm(f"Delete {len(items)} row{'s' if len(items) != 1 else ''} for good? Their events will never be sent",
+             yes)
+    gone = _run(discard_refused(url, service, [i.row.id for i in items]))
+    typer.echo(f"discarded {service} refused row{'s' if len(gone) != 1 else ''} {', '.join(map(str, gone)) or '-'}")
 
 
 # -- timeline -------------------------------------------------------------------------

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 
-from shared.settings import LOCAL_KAFKA_PORT, LOCAL_SERVICE_PORTS
+from shared.settings import LOCAL_KAFKA_PORT, LOCAL_POSTGRES_PORT, LOCAL_SERVICE_PORTS
 
 BOOTSTRAP_ENV = "HANDOFF_KAFKA_BOOTSTRAP_SERVERS"
 FEEDBACK_URL_ENV = "HANDOFF_FEEDBACK_URL"
+DATABASE_URL_ENV = "HANDOFF_DATABASE_URL"
 
 LOCAL_KAFKA_BOOTSTRAP = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
 LOCAL_FEEDBACK_URL = f"http://127.0.0.1:{LOCAL_SERVICE_PORTS['feedback']}"
+LOCAL_DATABASE_URL = f"postgresql+asyncpg://postgres@127.0.0.1:{LOCAL_POSTGRES_PORT}/handoff"
 
 
 def kafka_bootstrap(option: str | None) -> str:
@@ -20,3 +22,12 @@ def kafka_bootstrap(option: str | None) -> str:
 
 def feedback_url(option: str | None) -> str:
     return (option or os.environ.get(FEEDBACK_URL_ENV) or LOCAL_FEEDBACK_URL).rstrip("/")
+
+
+def database_url(option: str | None) -> str:
+    """SQLAlchemy's asyncpg URL; a plain postgresql:// URL (as psql takes it) is accepted too."""
+    url = option or os.environ.get(DATABASE_URL_ENV) or LOCAL_DATABASE_URL
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    return url

@@ -26,7 +26,7 @@ def replay_marker(offset: int, partition: int = 0) -> bytes:
 
 def original_bytes(view: RecordView) -> bytes | None:
     """The record the consumer gave up on, exactly as it was on its topic; None if the letter is unreadable."""
-    if view.letter is None:
+    if view.letter is None or not view.letter.value_kept:
         return None
     try:
         return base64.b64decode(view.letter.value_b64, validate=True)
@@ -34,11 +34,22 @@ def original_bytes(view: RecordView) -> bytes | None:
         return None
 
 
+def _why_no_original(view: RecordView) -> str:
+    letter = view.letter
+    if letter is None:
+        return "the letter itself is unreadable"
+    if not letter.value_kept:
+        return (f"the original, {letter.value_bytes} bytes, was too large to keep in the letter; it is on "
+                f"{letter.original_topic} partition {letter.partition} at offset {letter.offset} while retention "
+                "keeps it")
+    return "value_b64 is not base64"
+
+
 def original_event(view: RecordView) -> tuple[Event | None, str | None]:
     """(the decoded original event, None) or (None, why it does not decode)."""
     raw = original_bytes(view)
     if raw is None:
-        return None, "the letter itself is unreadable" if view.letter is None else "value_b64 is not base64"
+        return None, _why_no_original(view)
     try:
         return decode(raw), None
     except UndecodableEvent as exc:
@@ -147,7 +158,7 @@ def plan_replay(view: RecordView, *, force: bool = False) -> ReplayPlan:
         raise ReplayRefused(f"offset {view.offset} does not hold a readable dead letter ({view.error})")
     raw = original_bytes(view)
     if raw is None:
-        raise ReplayRefused(f"dead letter {view.offset} has no usable original bytes (value_b64 is not base64)")
+        raise ReplayRefused(f"dead letter {view.offset} has no usable original bytes ({_why_no_original(view)})")
     event, problem = original_event(view)
     if event is None and not force:
         raise ReplayRefused(

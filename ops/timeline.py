@@ -12,15 +12,22 @@ from ops.defaults import FEEDBACK_URL_ENV
 from ops.errors import UNREACHABLE, OpsError
 from ops.formatting import clock, event_facts, qualification, rules_short
 from shared.events.payloads import LeadRouted, LeadScored
-from shared.identity import lead_id_for, normalise_email
+from shared.identity import lead_id_for
+from shared.identity_policy import load_identity_policy
+from shared.settings import REPO_CONFIG_DIR
 
 
 def resolve_lead(text: str) -> uuid.UUID:
-    """A lead id as given, or the id an email address derives to (normalised as intake does)."""
+    """A lead id as given, or the id an email address's person derives to (by the identity rules
+    in the repository's config/, as the services read them)."""
     text = text.strip()
     if "@" in text:
         try:
-            return lead_id_for(normalise_email(text))
+            policy = load_identity_policy(REPO_CONFIG_DIR)
+        except ValueError as exc:
+            raise OpsError(str(exc)) from None
+        try:
+            return lead_id_for(text, policy)
         except ValueError as exc:
             raise OpsError(f"{text!r} is {exc}") from None
     try:

@@ -61,3 +61,13 @@ class Unavailable(Refused):
     def __init__(self, detail: str, retry_after_s: int = 5) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class TooManyRequests(Refused):
+    """The caller is over its rate limit; it may try again after ``retry_after_s``."""
+
+    status = 429
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

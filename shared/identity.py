@@ -1,9 +1,17 @@
-"""Who a lead is: one normalised email, one lead id, the email's domain, and whether that
-domain is a free-mail provider's. Every service and tool asks this module, so a person
-is the same lead wherever they are looked up.
+"""Who a lead is: an address's person (its identity), one lead id, the email's domain, and
+whether that domain is a free-mail provider's. Every service and tool asks this module, so a
+person is the same lead wherever they are looked up.
 
-The lead id is ``uuid5(LEAD_NAMESPACE, normalised email)``: any service can compute it
-from the email alone, and Kafka keys carry no personal data.
+The identity is the normalised address with what does not name a person taken out, by the
+reviewed rules of ``config/identity.yaml`` (``shared.identity_policy``): ``ada+news@acme.com``
+is ``ada@acme.com``, ``A.da@googlemail.com`` is ``ada@gmail.com``. The lead id is
+``uuid5(LEAD_NAMESPACE, identity)``: any service can compute it from the email alone, and
+Kafka keys carry no personal data. The address itself travels as sent (``normalise_email``):
+it is where the person is contacted, and its domain is the one accounts are matched on.
+
+The rules are read once per process: a service's app calls ``configure`` with the file of its
+config dir when it is built; anything that never does (tests, tools) gets the built-in default,
+which is the shipped file. A caller that holds another policy passes it explicitly.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import uuid
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
+
+from shared.identity_policy import DEFAULT_POLICY, IdentityPolicy
 
 LEAD_NAMESPACE = uuid.UUID("6f1d7f3e-2d7c-4f3b-9a55-3c9e1c0a4b10")
 
@@ -34,7 +44,8 @@ class InvalidEmail(ValueError):
 
 
 def normalise_email(raw: str) -> str:
-    """The identity spelling of an address: trimmed, syntax-checked, lower-cased.
+    """An address as it travels in events and is contacted: trimmed, syntax-checked, lower-cased
+    (not yet the person: that is ``identity_of``).
 
     Validated by ``email-validator`` (syntax only, no DNS): a domain needs a dot, special-use
     domains (``.local``, ``.test``) and IP literals are refused.
@@ -85,9 +96,42 @@ def host_of(raw: str | None) -> str | None:
     return host or None
 
 
-def lead_id_for(email: str) -> uuid.UUID:
-    """A person's stable identity: the same normalised email is always the same lead."""
-    return uuid.uuid5(LEAD_NAMESPACE, email)
+_policy: IdentityPolicy = DEFAULT_POLICY
+
+
+def configure(policy: IdentityPolicy) -> IdentityPolicy:
+    """Make ``policy`` this process's identity rules (a service does it once, as its app is
+    built); returns the rules it replaces."""
+    global _policy
+    previous, _policy = _policy, policy
+    return previous
+
+
+def active_policy() -> IdentityPolicy:
+    return _policy
+
+
+def identity_of(email: str, policy: IdentityPolicy | None = None) -> str:
+    """The person an address reaches, spelled one way: normalised (``normalise_email``), the
+    domain's alias resolved, a sub-address tag dropped, insignificant dots removed.
+
+    Raises ``InvalidEmail`` for what is not an address; an identity is its own identity.
+    """
+    rules = policy or _policy
+    local, _, domain = normalise_email(email).rpartition("@")
+    domain = rules.canonical_domain(domain)
+    separators = rules.separators_for(domain)
+    cut = next((i for i, char in enumerate(local) if char in separators), None)
+    if cut:  # at 0 the whole local part would be the tag: then it names the person
+        local = local[:cut].rstrip(".")  # 'ada.+x' -> 'ada': a local part never ends with a dot
+    if not rules.dots_matter(domain):
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
+
+
+def lead_id_for(email: str, policy: IdentityPolicy | None = None) -> uuid.UUID:
+    """A person's stable id: every spelling of one identity is the same lead."""
+    return uuid.uuid5(LEAD_NAMESPACE, identity_of(email, policy))
 
 
 def is_free_mail(domain_or_email: str | None, extra: frozenset[str] | set[str] = frozenset()) -> bool:

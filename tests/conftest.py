@@ -4,6 +4,7 @@ Unit tests never touch it, so they run without Java or a database."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -14,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.credentials import INTAKE_SOURCES
 from devstack.stack import Stack, StackConfig
+from tests.e2e.form_page import allow_form_page
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,6 +34,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(summary)
 
 
+RATE_LIMITED_SOURCE = "rate-limited-test"  # a source of the test stack with a limit small enough to pass
+RATE_LIMITED_SOURCE_LIMIT = {"requests": 30, "per_seconds": 10}
+
 FAST_RETRIES = {"CONSUMER_RETRY_BACKOFF_S": "0.05", "OUTBOX_IDLE_INTERVAL_S": "0.2",
                 "METRICS_LAG_INTERVAL_S": "1"}
 
@@ -41,12 +47,15 @@ def stack() -> Iterator[Stack]:
         name: {f"HANDOFF_{name.upper()}_{k}": v for k, v in FAST_RETRIES.items()}
         for name in ("intake", "scoring", "routing", "feedback")
     }
+    service_env["intake"]["HANDOFF_INTAKE_RATE_LIMITS"] = json.dumps({RATE_LIMITED_SOURCE: RATE_LIMITED_SOURCE_LIMIT})
     service_env["scoring"].update({"HANDOFF_SCORING_RESCORE_INTERVAL_S": "0.5",
                                    "HANDOFF_SCORING_DECAY_CHECK_INTERVAL_S": "1"})
     # not under pytest's basetemp: a second pytest session would lock that down to root
     # only, and the PostgreSQL user could no longer reach its data directory
     state_dir = Path(tempfile.mkdtemp(prefix="handoff-test-stack-"))
-    config = StackConfig.ephemeral(state_dir, service_env=service_env)
+    config = StackConfig.ephemeral(state_dir, service_env=service_env,
+                                   intake_sources=(*INTAKE_SOURCES, RATE_LIMITED_SOURCE))
+    allow_form_page(config)  # the example web form's page, on an origin of its own (tests/e2e/test_web_forms.py)
     try:
         with Stack(config) as running:
             yield running

@@ -17,7 +17,15 @@ from sqlalchemy.dialects.postgresql import insert
 from services.feedback.domain.history import TimelineEvent, lead_cycles
 from services.feedback.domain.latency import MEASURED_TYPES
 from services.feedback.domain.reports import LeadCycle
-from services.feedback.tables import crm_contacts, lead_stages, metadata, outcomes, parked_outcomes, timeline
+from services.feedback.tables import (
+    crm_contacts,
+    lead_aliases,
+    lead_stages,
+    metadata,
+    outcomes,
+    parked_outcomes,
+    timeline,
+)
 from shared.db.repository import Repository
 from shared.events.codec import Event
 
@@ -184,6 +192,12 @@ class FeedbackRepository(Repository):
         return count
 
     # -- reads: timelines, cycles, counts --------------------------------------------------
+
+    async def current_lead_id(self, lead_id: uuid.UUID) -> uuid.UUID:
+        """The id a lead has now, for an id it had before a re-key; any other id as it is."""
+        current: uuid.UUID | None = (await self.session.execute(
+            select(lead_aliases.c.lead_id).where(lead_aliases.c.old_lead_id == lead_id))).scalar_one_or_none()
+        return current or lead_id
 
     async def timeline_of(self, lead_id: uuid.UUID) -> list[Row[Any]]:
         return list((await self.session.execute(

@@ -1,5 +1,6 @@
 """Feedback's tables: the lead's stage, the outcomes sales reported, the timeline,
-the CRM contacts linked to leads, and the outcomes parked for review."""
+the CRM contacts linked to leads, the outcomes parked for review, and the ids leads had
+before a re-key (a CRM may still name a lead by one)."""
 
 from sqlalchemy import (
     BigInteger,
@@ -84,4 +85,13 @@ parked_outcomes = Table(
     Column("resolved_at", DateTime(timezone=True), nullable=True),
     Column("resolved_by", String(100), nullable=True),
     Column("note", Text, nullable=True),
+)
+
+# written by the re-key (shared/db/rekey.py): the id a lead had, and the id it has now
+lead_aliases = Table(
+    "lead_aliases",
+    metadata,
+    Column("old_lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

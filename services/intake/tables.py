@@ -1,6 +1,7 @@
-"""Intake's tables: every accepted submission, keyed for idempotent retries."""
+"""Intake's tables: every accepted submission, keyed for idempotent retries, and the request
+counts its rate limits read."""
 
-from sqlalchemy import Column, DateTime, String, Table, UniqueConstraint, func
+from sqlalchemy import Column, DateTime, Integer, String, Table, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from shared.db.metadata import service_metadata
@@ -22,3 +23,13 @@ submissions = Table(
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("source", "idempotency_key"),
 )
+
+rate_windows = Table(
+    "rate_windows",
+    metadata,
+    Column("subject", String(300), primary_key=True),
+    Column("window_start", DateTime(timezone=True), primary_key=True),
+    Column("requests", Integer, nullable=False),
+    prefixes=["UNLOGGED"],  # counts need no durability; unlogged rows commit without a WAL flush
+)
+"""Requests per subject (a source, a client address) and fixed window, shared by every replica."""

@@ -36,3 +36,21 @@ def create_processed_events_v1(schema: str) -> None:
         sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_processed_events"),
         schema=schema,
     )
+
+
+def create_outbox_refused_v1(schema: str) -> None:
+    """Outbox rows Kafka refused for good (``outbox_refused``), kept for the operator to replay."""
+    op.create_table(
+        "outbox_refused",
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("outbox_id", sa.BigInteger, nullable=False),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("key", sa.LargeBinary, nullable=True),
+        sa.Column("value", sa.LargeBinary, nullable=False),
+        sa.Column("headers", JSONB, nullable=False, server_default="{}"),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("refused_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("reason", sa.String(1000), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_outbox_refused"),
+        schema=schema,
+    )

@@ -254,11 +254,13 @@ class DeadLetter(BaseModel):
     partition: int
     offset: int
     key: str | None
-    value_b64: str
+    value_b64: str  # "" when the original was too large to keep (value_bytes says how large)
     error: str
     consumer_group: str
     attempts: int
     failed_at: datetime
+    value_bytes: int | None = None  # the original's size; letters written before it was kept have none
+    value_kept: bool = True  # False: too large for a letter; it is only on its topic, at its offset
 
 
 PAYLOADS: tuple[type[Payload], ...] = (

@@ -4,7 +4,8 @@ The names are a contract: the Grafana dashboard and the Prometheus rules are wri
 against them. Each service is its own process and uses the default registry, which
 ``GET /metrics`` renders (``shared/service/app.py``). Units are seconds; counters end
 in ``_total``. Labels are bounded: topics, consumer groups, partitions, stages, SLA
-actions, intake sources, HTTP method/route template/status; never lead ids or raw paths.
+actions, intake sources, web forms (declared ones only), HTTP method/route template/status;
+never lead ids or raw paths.
 """
 
 from __future__ import annotations
@@ -71,6 +72,19 @@ OUTBOX_BACKLOG = Gauge(
     "Rows waiting in this service's outbox, refreshed by the metrics loop.",
 )
 
+OUTBOX_REFUSED = Counter(
+    "handoff_outbox_refused_total",
+    "Outbox rows Kafka refused for good (too large, invalid or forbidden topic), moved to "
+    "outbox_refused by the relay so the rows behind them flow on; counted once committed.",
+    ["topic"],
+)
+
+OUTBOX_REFUSED_ROWS = Gauge(
+    "handoff_outbox_refused_rows",
+    "Rows in this service's outbox_refused, waiting for an operator to replay or discard them; "
+    "refreshed with the outbox backlog.",
+)
+
 # ---- Pipeline latency (services/feedback/handlers.py) -------------------------------
 
 STAGE_LATENCY = Histogram(
@@ -110,6 +124,25 @@ LEADS_CAPTURED = Counter(
     "handoff_leads_captured_total",
     "New leads accepted by intake (committed), by source; idempotent replays are not counted.",
     ["source"],
+)
+
+RATE_LIMITED = Counter(
+    "handoff_rate_limited_total",
+    "Requests intake refused with 429, by source and by the limit they passed (source or address).",
+    ["source", "limit"],
+)
+
+FORM_SPAM = Counter(
+    "handoff_form_spam_total",
+    "Web form posts taken for a bot (thanked, not stored), by form and by the check that caught "
+    "them: honeypot, no_render_time, too_fast.",
+    ["form", "reason"],
+)
+
+FORM_IGNORED_FIELDS = Counter(
+    "handoff_form_ignored_fields_total",
+    "Fields web form posts sent that forms.yaml does not declare (ignored; the post is taken), by form.",
+    ["form"],
 )
 
 

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
 from sqlalchemy import MetaData
 
+from shared import identity
+from shared.identity_policy import load_identity_policy
 from shared.observability.logging import configure_logging
 from shared.service.body_limit import BodyLimitMiddleware
 from shared.service.correlation import CorrelationMiddleware
@@ -56,11 +58,14 @@ class Readiness(BaseModel):
 def build_app(service: str, settings: ServiceSettings, metadata: MetaData, compose: Callable[[ServiceRuntime], R], *,
               title: str, description: str, routers: Sequence[APIRouter],
               domain_errors: Mapping[type[Exception], int] | None = None,
-              body_models: Sequence[type[BaseModel]] = ()) -> FastAPI:
+              body_models: Sequence[type[BaseModel]] = (),
+              body_limits: Mapping[str, int] | None = None) -> FastAPI:
     """``compose`` wires the service's parts (consumers, loops, stores) onto its runtime and
     returns its resources; ``body_models`` are the models of bodies routes read themselves
-    (JSON or YAML documents, signed webhooks), added to the OpenAPI components."""
+    (JSON or YAML documents, signed webhooks), added to the OpenAPI components;
+    ``body_limits`` gives paths that take more than ``settings.max_body_bytes`` (batches)."""
     configure_logging(service, settings.log_level)
+    identity.configure(load_identity_policy(settings.config_dir))  # an invalid file stops us here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -74,7 +79,7 @@ def build_app(service: str, settings: ServiceSettings, metadata: MetaData, compo
 
     app = FastAPI(title=title, description=description, version="1", lifespan=lifespan,
                   docs_url=None, redoc_url=None)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, per_path=body_limits or {})
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(HttpMetricsMiddleware)  # outermost: times the whole request
     install_error_handler(app, domain_errors)

@@ -22,7 +22,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.db.errors import database_unavailable
-from shared.errors import InvalidInput, Refused, Unauthorized, Unavailable
+from shared.errors import InvalidInput, Refused, TooManyRequests, Unauthorized, Unavailable
 from shared.kafka.clients import KafkaFailed, KafkaUnreachable
 
 RETRY_AFTER_S = 5
@@ -112,8 +112,8 @@ def install_error_handler(app: FastAPI, domain_statuses: Mapping[type[Exception]
             return JSONResponse({"detail": field_errors(exc)}, status_code=422)
         if isinstance(exc, InvalidInput):
             return JSONResponse({"detail": [{"field": f, "reason": r} for f, r in exc.problems]}, status_code=422)
-        if isinstance(exc, Unavailable):
-            return _problem(503, exc.detail, {"Retry-After": str(exc.retry_after_s)})
+        if isinstance(exc, Unavailable | TooManyRequests):
+            return _problem(exc.status, exc.detail, {"Retry-After": str(exc.retry_after_s)})
         if isinstance(exc, Unauthorized):
             return _problem(401, exc.detail, {"WWW-Authenticate": "Bearer"})
         if isinstance(exc, Refused):

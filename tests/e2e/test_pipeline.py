@@ -203,7 +203,7 @@ def test_an_opportunity_is_won_with_its_amount_and_a_bad_reason_is_refused(stack
 def test_a_rejection_and_a_loss_are_applied_with_their_agreed_reasons(stack, intake, feedback, email):
     secret = stack.secrets.crm_webhook_secret
     rejected_id = post_lead(intake, email, QUALIFIED)["lead_id"]
-    lost_id = post_lead(intake, email.replace("@", "+lost@"), QUALIFIED)["lead_id"]
+    lost_id = post_lead(intake, email.replace("@", ".lost@"), QUALIFIED)["lead_id"]
     for lead_id in (rejected_id, lost_id):
         wait_for_event(feedback, lead_id, "lead.routed")
 

@@ -5,7 +5,7 @@ body is refused; an activity without a time is stamped with the ``now`` it was g
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,14 +13,22 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.api.models import ActivityIn, LeadIn
-from services.intake.repository import SubmissionRepository
+from services.intake.domain.rate_limits import RateLimit, counted, first_exceeded
+from services.intake.repository import RateWindowRepository, SubmissionRepository
 from services.intake.tables import metadata, submissions
-from services.intake.use_cases.accept_submission import Accepted, Submission, accept_submission
+from services.intake.use_cases.accept_submission import (
+    MAX_EVENT_BYTES,
+    Accepted,
+    Submission,
+    accept_batch,
+    accept_submission,
+)
 from shared.db.metadata import outbox_table
 from shared.errors import InvalidInput
 from shared.events.envelope import Envelope
 from shared.events.payloads import ActivityRecorded, LeadCaptured
 from shared.identity import lead_id_for
+from shared.kafka.producer import MAX_RECORD_BYTES
 
 NOW = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 SOURCE = "website"
@@ -135,3 +143,93 @@ async def test_an_activity_keeps_the_time_it_was_sent_with(session: AsyncSession
     [envelope] = await emitted(session)
     assert ActivityRecorded.model_validate(envelope.payload).occurred_at == datetime(2026, 11, 30, 7, tzinfo=UTC)
 
+
+
+# --- batches -----------------------------------------------------------------------------------
+
+def batch_lead(i: int, key: str | None = None, **fields: Any) -> Submission:
+    body = LeadIn.model_validate({"email": f"person{i}@acme.com", **fields})
+    return Submission.of("lead", SOURCE, key, body.model_dump(), body.model_dump(mode="json"))
+
+
+async def accept_many(session: AsyncSession, batch: list[Submission], correlation_id: str = "corr-b") -> list:
+    return await accept_batch(batch, repository=SubmissionRepository(session), correlation_id=correlation_id,
+                              now=NOW)
+
+
+async def test_a_batch_stores_every_item_and_emits_one_event_each_in_order(session: AsyncSession) -> None:
+    answers = await accept_many(session, [batch_lead(i, f"k{i}") for i in range(5)])
+
+    assert [type(a) for a in answers] == [Accepted] * 5
+    assert [a.lead_id for a in answers] == [lead_id_for(f"person{i}@acme.com") for i in range(5)]
+    assert len(await stored(session)) == 5
+    envelopes = await emitted(session)
+    assert [e.payload["email"] for e in envelopes] == [f"person{i}@acme.com" for i in range(5)]
+    assert [e.payload["submission_id"] for e in envelopes] == [str(a.submission_id) for a in answers]
+
+
+async def test_a_retried_batch_replays_every_item_and_adds_nothing(session: AsyncSession) -> None:
+    first = await accept_many(session, [batch_lead(i, f"k{i}") for i in range(3)])
+    again = await accept_many(session, [batch_lead(i, f"k{i}") for i in range(3)] + [batch_lead(9, "k9")])
+
+    assert [a.replayed for a in again] == [True, True, True, False]
+    assert [a.submission_id for a in again[:3]] == [a.submission_id for a in first]
+    assert len(await stored(session)) == 4
+    assert len(await emitted(session)) == 4
+
+
+async def test_a_key_repeated_within_a_batch_is_one_submission_or_refused(session: AsyncSession) -> None:
+    answers = await accept_many(session, [batch_lead(1, "dup"), batch_lead(1, "dup"),
+                                          batch_lead(2, "dup"), batch_lead(3)])
+
+    first, same, other, unkeyed = answers
+    assert isinstance(first, Accepted) and not first.replayed
+    assert isinstance(same, Accepted) and same.replayed and same.submission_id == first.submission_id
+    assert isinstance(other, InvalidInput)
+    assert [f for f, _ in other.problems] == ["header.Idempotency-Key"]
+    assert isinstance(unkeyed, Accepted)
+    assert len(await stored(session)) == 2
+    assert len(await emitted(session)) == 2
+
+
+async def test_a_batch_item_reusing_an_earlier_key_with_another_body_is_refused_alone(
+        session: AsyncSession) -> None:
+    await accept(session, lead("used", company="Acme"))
+    answers = await accept_many(session, [batch_lead(1, "fresh"), lead("used", company="Other")])
+
+    assert isinstance(answers[0], Accepted)
+    assert isinstance(answers[1], InvalidInput)
+    assert len(await stored(session)) == 2
+
+
+async def test_an_event_larger_than_the_broker_takes_is_refused_before_anything_is_stored(
+        session: AsyncSession) -> None:
+    body = LeadIn.model_validate({"email": "big@acme.com"})
+    fields = {**body.model_dump(), "attributes": {"blob": "x" * MAX_RECORD_BYTES}}  # past the API's bounds
+    too_big = Submission("lead", SOURCE, None, fields, "hash")
+    answers = await accept_many(session, [batch_lead(1), too_big, batch_lead(2)])
+
+    assert isinstance(answers[1], InvalidInput)
+    [(field, reason)] = answers[1].problems
+    assert field == "body" and f"at most {MAX_EVENT_BYTES}" in reason
+    assert [type(answers[0]), type(answers[2])] == [Accepted, Accepted]
+    assert [e.payload["email"] for e in await emitted(session)] == ["person1@acme.com", "person2@acme.com"]
+
+
+# --- rate windows ------------------------------------------------------------------------------
+
+async def test_request_counts_add_up_per_subject_and_window_and_old_windows_are_forgotten(
+        session: AsyncSession) -> None:
+    limit = RateLimit(requests=2, per_seconds=10)
+    windows = RateWindowRepository(session)
+    subjects = [counted("address:203.0.113.9", "client address 203.0.113.9", limit, NOW),
+                counted("source:website", "source website", limit, NOW)]
+    counts = [await windows.count(subjects) for _ in range(3)]
+
+    assert [c[("source:website", limit.window(NOW))] for c in counts] == [1, 2, 3]
+    assert first_exceeded(subjects, counts[1]) is None
+    assert first_exceeded(subjects, counts[2]) == subjects[0]
+    later = NOW + timedelta(seconds=10)
+    assert (await windows.count([counted("source:website", "", limit, later)]))[
+        ("source:website", limit.window(later))] == 1
+    assert await windows.forget_before(later) == 2

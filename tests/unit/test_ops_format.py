@@ -18,6 +18,7 @@ from ops.letters import (
     format_letter,
     letter_rows,
     letter_to_dict,
+    original_bytes,
     plan_replay,
     replay_marker,
 )
@@ -27,8 +28,9 @@ from shared.events.envelope import Envelope
 from shared.events.payloads import LeadCaptured
 from shared.events.topics import DEAD_LETTER, LEAD_CAPTURED
 from shared.identity import lead_id_for
-from shared.kafka.dead_letters import dead_letter_for
+from shared.kafka.dead_letters import MAX_KEPT_BYTES, dead_letter_for
 from shared.kafka.overview import TopicOverview, TopicStats, group_lags
+from shared.kafka.producer import MAX_RECORD_BYTES, record_size
 
 EMAIL = "ada@acme.com"
 LEAD = lead_id_for(EMAIL)
@@ -280,3 +282,17 @@ def test_feedback_url_comes_from_the_option_then_the_environment_then_the_local_
     assert defaults.feedback_url(None) == "http://127.0.0.1:8004"
     monkeypatch.setenv(defaults.FEEDBACK_URL_ENV, "http://feedback:8000/")
     assert defaults.feedback_url(None) == "http://feedback:8000"
+
+
+def test_a_record_too_large_to_carry_makes_a_letter_that_fits_and_says_where_the_original_is():
+    huge = b"x" * (MAX_KEPT_BYTES + 1)
+    out = dead_letter_for(consumer_record(huge), error="too big to apply", group="handoff.feedback.timeline",
+                          attempts=3)
+    assert record_size(out.topic, out.key, out.value, out.headers) < MAX_RECORD_BYTES // 4
+    view = letter_view(huge)
+    assert view.letter is not None and not view.letter.value_kept and view.letter.value_bytes == len(huge)
+    assert original_bytes(view) is None
+    with pytest.raises(ReplayRefused, match=f"{len(huge)} bytes, was too large to keep"):
+        plan_replay(view)
+    kept = letter_view(b"y" * MAX_KEPT_BYTES)  # at the bound, the bytes are carried
+    assert kept.letter is not None and kept.letter.value_kept and original_bytes(kept) == b"y" * MAX_KEPT_BYTES

@@ -17,6 +17,8 @@ router = APIRouter(tags=["leads"])
 @router.get("/leads/{lead_id}/timeline", response_model=Timeline, responses=error_responses(404, 422, 503),
             summary="Every event about a lead, from every service, in order")
 async def lead_timeline(lead_id: uuid.UUID, reads: Reads) -> Timeline:
+    """An id the lead had before a re-key answers with the lead as it is now."""
+    lead_id = await reads.current_lead_id(lead_id)
     rows = await reads.timeline_of(lead_id)
     if not rows:
         raise NotFound(f"nothing is known about lead {lead_id}")

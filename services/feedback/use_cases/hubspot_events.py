@@ -30,7 +30,7 @@ from services.feedback.use_cases.apply_outcome import (
     apply_outcome,
 )
 from shared.events.envelope import utcnow
-from shared.identity import lead_id_for
+from shared.identity import InvalidEmail, lead_id_for
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,11 @@ async def handle_event(repository: FeedbackRepository, hubspot: HubSpot, event: 
     if isinstance(meaning, Ignored):
         return EventResult(event.delivery_id, "ignored", meaning.why)
     if isinstance(meaning, ContactLink):
-        await repository.link_contact(meaning.contact_ref, lead_id_for(meaning.email), meaning.email)
+        try:
+            person = lead_id_for(meaning.email)  # the person, however HubSpot spells the address
+        except InvalidEmail as exc:  # an answer for this event only: HubSpot must not retry the batch
+            return EventResult(event.delivery_id, "ignored", f"{meaning.contact_ref}: {exc}")
+        await repository.link_contact(meaning.contact_ref, person, meaning.email)
         retried = await retry_parked_for_contact(repository, hubspot, meaning.contact_ref)
         detail = f"{meaning.contact_ref} is {meaning.email}"
         if retried:

@@ -18,7 +18,7 @@ router = APIRouter(tags=["intake"])
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
                                               pattern=r"^[\x21-\x7e]+$",
                                               description="retries with the same key make no second submission")]
-RESPONSES = {**error_responses(400, 401, 413, 422, 503),
+RESPONSES = {**error_responses(400, 401, 413, 422, 429, 503),
              202: {"description": "Accepted: committed, and on its way to scoring",
                    "headers": {"Idempotent-Replayed": {"description": "true when this answers an earlier "
                                                                       "submission with the same key",

@@ -18,13 +18,23 @@ def _empty(value: Any) -> bool:
 
 def profile_of(captured: LeadCaptured) -> dict[str, Any]:
     """The submission as scoring sees it: fields, UTM, custom attributes, email domain."""
-    profile: dict[str, Any] = {name: getattr(captured, name) for name in PROFILE_FIELDS}
+    profile: dict[str, Any] = dict(_free_form(captured.attributes))
+    profile.update({name: getattr(captured, name) for name in PROFILE_FIELDS})
     profile.update(captured.utm)
-    profile.update(captured.attributes)
     profile["email"] = captured.email
     profile["email_domain"] = email_domain(captured.email)
     profile["source"] = captured.source
     return {k: v for k, v in profile.items() if not _empty(v)}
+
+
+def _free_form(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Custom attributes, without any that would stand in for a validated field. Intake
+    refuses those; events written before it did may still carry them."""
+    return {key: value for key, value in attributes.items() if key not in _VALIDATED}
+
+
+_VALIDATED = frozenset({*PROFILE_FIELDS, "email", "email_domain", "source", "utm_source", "utm_medium",
+                        "utm_campaign", "utm_term", "utm_content"})
 
 
 def merge_profile(current: Mapping[str, Any], submitted: Mapping[str, Any]) -> dict[str, Any]:

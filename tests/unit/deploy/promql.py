@@ -19,10 +19,15 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "handoff_consumer_lag": ("gauge", frozenset({"consumer_group", "topic", "partition"})),
     "handoff_dead_letters_total": ("counter", frozenset({"topic", "consumer_group"})),
     "handoff_outbox_backlog": ("gauge", frozenset()),
+    "handoff_outbox_refused_total": ("counter", frozenset({"topic"})),
+    "handoff_outbox_refused_rows": ("gauge", frozenset()),
     "handoff_http_requests_total": ("counter", frozenset({"method", "route", "status"})),
     "handoff_http_request_duration_seconds": ("histogram", frozenset({"method", "route"})),
     "handoff_sla_breaches_total": ("counter", frozenset({"action"})),
     "handoff_leads_captured_total": ("counter", frozenset({"source"})),
+    "handoff_rate_limited_total": ("counter", frozenset({"source", "limit"})),
+    "handoff_form_spam_total": ("counter", frozenset({"form", "reason"})),
+    "handoff_form_ignored_fields_total": ("counter", frozenset({"form"})),
 }
 # Series Prometheus makes itself, allowed in expressions besides METRICS.
 PROMETHEUS_SERIES = {"up": ("gauge", frozenset())}

@@ -1,0 +1,97 @@
+"""The operator tool's PostgreSQL: each service's ``outbox_refused``, read and changed directly.
+
+The tool imports no service: every schema has the same common tables
+(``shared.db.metadata.service_metadata``), so the tool reaches them with the database URL,
+as the migrate job does. No service endpoint is needed, and the operator works even while
+a service is down (that is often when refused rows matter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from sqlalchemy import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ops.defaults import DATABASE_URL_ENV
+from ops.errors import UNREACHABLE, OpsError
+from ops.refused import ServiceRefused
+from shared.db.engine import make_engine, make_sessionmaker, unit_of_work
+from shared.db.errors import database_unavailable
+from shared.db.metadata import outbox_refused_table, outbox_table, service_metadata
+from shared.db.migrations import SERVICES
+from shared.outbox import refused as store
+
+
+def _where(url: str) -> str:
+    parsed = make_url(url)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+def _tables(service: str) -> tuple[Table, Table]:
+    if service not in SERVICES:
+        raise OpsError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
+    metadata = service_metadata(service)
+    return outbox_table(metadata), outbox_refused_table(metadata)
+
+
+@asynccontextmanager
+async def _transaction(url: str) -> AsyncIterator[AsyncSession]:
+    """One transaction; the database's errors said the operator's way."""
+    engine = make_engine(url, pool_size=1, timeout_s=5.0)
+    try:
+        async with unit_of_work(make_sessionmaker(engine)) as session:
+            yield session
+    except OpsError:
+        raise
+    except ProgrammingError as exc:
+        if "outbox_refused" in str(exc) and "does not exist" in str(exc):
+            raise OpsError("a service schema has no outbox_refused table yet: run the migrations "
+                           "(python -m shared.db.migrations)") from None
+        raise
+    except Exception as exc:
+        if database_unavailable(exc):
+            raise OpsError(f"cannot reach PostgreSQL at {_where(url)}: start the stack (./handoff up) or point the "
+                           f"tool at your database with --database-url URL or {DATABASE_URL_ENV}",
+                           exit_code=UNREACHABLE) from None
+        raise
+    finally:
+        await engine.dispose()
+
+
+async def read_refused(url: str, services: Sequence[str] = SERVICES, *, limit: int | None = None,
+                       ids: Sequence[int] | None = None) -> list[ServiceRefused]:
+    """Refused rows of each service, oldest first within a service; ``limit`` per service."""
+    tables = {service: _tables(service)[1] for service in services}
+    found: list[ServiceRefused] = []
+    async with _transaction(url) as session:
+        for service, refused in tables.items():
+            found += [ServiceRefused(service, row)
+                      for row in await store.list_refused(session, refused, limit=limit, ids=ids)]
+    return found
+
+
+async def read_one(url: str, service: str, ids: Sequence[int]) -> list[ServiceRefused]:
+    """Exactly these rows of one service, or OpsError naming the ids that are not there."""
+    items = await read_refused(url, [service], ids=ids)
+    missing = sorted(set(ids) - {i.row.id for i in items})
+    if missing:
+        raise OpsError(f"no refused row {', '.join(map(str, missing))} in {service}'s outbox_refused "
+                       f"(see: ops refused list --service {service})")
+    return items
+
+
+async def replay_refused(url: str, service: str, ids: Sequence[int]) -> dict[int, int]:
+    """Back at the end of the service's outbox: {refused id: new outbox id}."""
+    outbox, refused = _tables(service)
+    async with _transaction(url) as session:
+        return await store.replay(session, outbox, refused, ids)
+
+
+async def discard_refused(url: str, service: str, ids: Sequence[int]) -> list[int]:
+    _, refused = _tables(service)
+    async with _transaction(url) as session:
+        return await store.discard(session, refused, ids)

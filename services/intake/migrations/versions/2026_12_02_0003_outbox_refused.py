@@ -1,0 +1,23 @@
+"""intake: outbox rows Kafka refused for good, set aside so the rows behind them flow on
+
+Revision ID: intake_0003
+Revises: intake_0002
+Create Date: 2026-12-02
+"""
+from alembic import op
+
+from shared.db.migration_ops import create_outbox_refused_v1
+
+revision = "intake_0003"
+down_revision = "intake_0002"
+branch_labels = None
+depends_on = None
+SCHEMA = "intake"
+
+
+def upgrade() -> None:
+    create_outbox_refused_v1(SCHEMA)
+
+
+def downgrade() -> None:
+    op.drop_table("outbox_refused", schema=SCHEMA)

@@ -1,0 +1,28 @@
+"""routing: leads move to the id of their person (shared.identity.identity_of), not of their lower-cased email
+
+Revision ID: routing_0007
+Revises: routing_0006
+Create Date: 2026-12-02
+"""
+from alembic import op
+
+from shared.db.rekey import LOWER_CASED_EMAIL, LeadKeys, rekey
+from shared.identity_policy import load_identity_policy
+from shared.settings import REPO_CONFIG_DIR
+
+revision = "routing_0007"
+down_revision = "routing_0006"
+branch_labels = None
+depends_on = None
+
+# the tables of this revision that hold lead ids (shared.db.rekey.SCHEMAS holds today's)
+KEYS = LeadKeys("routing", emails=("routed_leads",), keyed=("routed_leads", "assignments", "nurtured", "queued"),
+                carried=("decisions", "crm_deliveries"))
+
+
+def upgrade() -> None:
+    rekey(op.get_bind(), KEYS, load_identity_policy(REPO_CONFIG_DIR))
+
+
+def downgrade() -> None:
+    rekey(op.get_bind(), KEYS, LOWER_CASED_EMAIL)
