@@ -5,8 +5,9 @@ committed only after that transaction committed. A batch that fails is replayed
 record by record so one poison record cannot hold the others back: a record
 that keeps failing is retried a bounded number of times and then dead-lettered
 with its error. Records that cannot even be decoded go to the dead-letter topic
-at once. Infrastructure failures (database or broker unreachable) are not the
-record's fault: the batch is retried until they pass, and nothing is skipped.
+at once. A "not now" (``not_now``: the database or broker away, shutting down or starting
+up, a serialization failure, a deadlock, a statement timeout) is not the record's fault:
+the batch is retried with backoff until it passes, and nothing is dead-lettered for it.
 
 Metrics (``shared/observability/metrics.py``) are counted only once a step finished:
 records consumed after the offset commit, dead letters after Kafka acknowledged them.
@@ -35,10 +36,10 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import ConsumerRecord
 from sqlalchemy import Table
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.engine import unit_of_work
+from shared.db.errors import try_again_later
 from shared.db.idempotency import claim_new
 from shared.events.codec import Event, UndecodableEvent, decode
 from shared.kafka.dead_letters import dead_letter_for
@@ -50,7 +51,14 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
 
-INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, OSError, KafkaConnectionError, KafkaTimeoutError)
+KAFKA_NOT_NOW = (KafkaConnectionError, KafkaTimeoutError)
+
+
+def not_now(error: BaseException) -> bool:
+    """The database or the broker cannot serve us now (away, shutting down, starting up, a
+    conflict or timeout that resolves itself): not the record's fault, so the batch is retried
+    until it passes and nothing is dead-lettered for it."""
+    return isinstance(error, KAFKA_NOT_NOW) or try_again_later(error)
 
 StepArgs = TypeVarTuple("StepArgs")
 
@@ -160,8 +168,11 @@ class EventConsumer:
         while True:
             try:
                 return await step(*args)
-            except INFRASTRUCTURE_ERRORS:
-                log.exception("database or broker unavailable; retrying the batch, nothing is skipped")
+            except Exception as exc:
+                if not not_now(exc):
+                    raise
+                log.warning("database or broker cannot serve us now (%s: %s); retrying the batch in %.2f s, "
+                            "nothing is skipped", type(exc).__name__, _first_line(exc), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -170,9 +181,9 @@ class EventConsumer:
         poison = list(undecodable)
         try:
             await self._apply([event for _, event in decoded])
-        except INFRASTRUCTURE_ERRORS:
-            raise
-        except Exception:
+        except Exception as exc:
+            if not_now(exc):
+                raise
             log.warning("batch failed; replaying it record by record", exc_info=True)
             for record, event in decoded:
                 letter = await self._apply_one(record, event)
@@ -220,9 +231,9 @@ class EventConsumer:
                 try:
                     await self._apply([event])
                     return None
-                except INFRASTRUCTURE_ERRORS:
-                    raise
                 except Exception as exc:
+                    if not_now(exc):
+                        raise
                     error = exc
                     log.warning("record failed", exc_info=True,
                                 extra={"event_id": str(event.envelope.event_id), "attempt": attempt})
@@ -266,6 +277,10 @@ class EventConsumer:
                         "these records and the processed-events record makes that harmless")
             return
         self._on_committed()
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [""])[0][:300]
 
 
 def _original_topic(letter: OutgoingRecord) -> str:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.db.errors import database_unavailable
+from shared.db.errors import try_again_later
 from shared.errors import InvalidInput, Refused, TooManyRequests, Unauthorized, Unavailable
 from shared.kafka.clients import KafkaFailed, KafkaUnreachable
 
@@ -126,7 +126,7 @@ def install_error_handler(app: FastAPI, domain_statuses: Mapping[type[Exception]
         for kind, status in statuses.items():
             if isinstance(exc, kind):
                 return _problem(status, str(exc))
-        if database_unavailable(exc):
+        if try_again_later(exc):
             return _unavailable("the database")
         raise exc
 

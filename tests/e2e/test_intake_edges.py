@@ -46,6 +46,19 @@ class Decisions:
     async def __aexit__(self, *exc: object) -> None:
         await self._consumer.stop()
 
+    async def at_least(self, count: int, timeout_s: float) -> None:
+        """Read decisions until ``count`` have been seen (any leads)."""
+        async with asyncio.timeout(timeout_s):
+            while len(self.seen) < count:
+                await self._read(1.0)
+
+    async def _read(self, wait_s: float) -> None:
+        batches = await self._consumer.getmany(timeout_ms=int(wait_s * 1000))
+        for records in batches.values():
+            for record in records:
+                envelope = Envelope.from_bytes(record.value)
+                self.seen[str(envelope.lead_id)] = envelope.type
+
     async def until(self, lead_ids: set[str], timeout_s: float) -> dict[str, str]:
         """Read decisions until every one of ``lead_ids`` has one; fails naming how many are missing."""
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -54,11 +67,7 @@ class Decisions:
             if left <= 0:
                 missing = lead_ids - self.seen.keys()
                 raise AssertionError(f"{len(missing)} of {len(lead_ids)} leads got no decision in {timeout_s:.0f} s")
-            batches = await self._consumer.getmany(timeout_ms=int(min(left, 1.0) * 1000))
-            for records in batches.values():
-                for record in records:
-                    envelope = Envelope.from_bytes(record.value)
-                    self.seen[str(envelope.lead_id)] = envelope.type
+            await self._read(min(left, 1.0))
         return {lead_id: self.seen[lead_id] for lead_id in lead_ids}
 
 
