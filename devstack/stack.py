@@ -60,6 +60,7 @@ class StackConfig:
     kafka_version: str = KAFKA_VERSION
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> extra env vars
     intake_sources: Sequence[str] = credentials.INTAKE_SOURCES  # each gets an API key
+    durable_database: bool = True  # False: fsync and synchronous_commit off (throw-away test stacks only)
     ready_timeout: float = 90.0
 
     @classmethod
@@ -70,9 +71,11 @@ class StackConfig:
 
     @classmethod
     def ephemeral(cls, state_dir: Path, **overrides: Any) -> StackConfig:
-        """A test stack on free loopback ports, so it can run beside `up` or another test run."""
+        """A test stack on free loopback ports, so it can run beside `up` or another test run.
+        Its PostgreSQL is not durable (fsync off): the data is thrown away with the stack."""
         ports = child.free_ports(3 + len(SERVICES))
         overrides.setdefault("database_url", os.environ.get("DATABASE_URL") or None)
+        overrides.setdefault("durable_database", False)
         return cls(
             state_dir=state_dir,
             kafka_port=ports[0],
@@ -269,6 +272,7 @@ class Stack:
                 state_dir=self.layout.postgres_dir,
                 log_path=self.layout.log("postgres"),
                 port=self.config.postgres_port,
+                durable=self.config.durable_database,
             )
         timeout = self.config.ready_timeout
 

@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.payloads import Payload, topic_of
 
+WIRE_FIELDS = ("event_id", "type", "version", "occurred_at", "lead_id", "correlation_id", "producer", "payload")
+"""What every envelope on a topic carries: ``to_bytes`` always writes them all."""
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -53,7 +56,16 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Envelope:
-        return cls.model_validate_json(raw)
+        """An envelope as it was written; one that lacks a field every writer sets is refused
+        (ValueError), never completed with a fresh default: a new event id for the same bytes
+        would defeat the consumers' dedupe and apply a redelivery twice."""
+        data = orjson.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("an envelope is a JSON object")
+        missing = [name for name in WIRE_FIELDS if name not in data]
+        if missing:
+            raise ValueError(f"the envelope lacks {', '.join(missing)}")
+        return cls.model_validate(data)
 
     @property
     def key(self) -> bytes:

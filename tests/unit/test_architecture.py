@@ -6,6 +6,7 @@ with its viewer from a package (no CDN)."""
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,14 @@ def test_the_import_contracts_hold(monkeypatch, capsys):
     from importlinter.cli import lint_imports  # importing the cli module configures import-linter
 
     monkeypatch.chdir(ROOT)
-    result = lint_imports(no_logo=True, no_cache=True)
+    loggers = [lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    enabled, disabled_below = [lg for lg in loggers if not lg.disabled], logging.root.manager.disable
+    try:
+        result = lint_imports(no_logo=True, no_cache=True)
+    finally:  # it configures logging for its own run (disabling every logger that exists): put it back
+        logging.disable(disabled_below)
+        for logger in enabled:
+            logger.disabled = False
     out = capsys.readouterr().out
     assert result == 0, out
     assert "broken" not in out.split("Contracts:")[-1].replace("0 broken", ""), out

@@ -88,3 +88,19 @@ def test_unknown_type_and_bad_payload_are_undecodable():
         decode(orjson.dumps({**env, "type": "lead.teleported"}))
     with pytest.raises(UndecodableEvent, match="bad lead.captured payload"):
         decode(orjson.dumps({**env, "payload": {"email": "x@y.z"}}))
+
+
+@pytest.mark.parametrize("field", ["event_id", "occurred_at", "version", "type", "lead_id", "correlation_id",
+                                   "producer", "payload"])
+def test_an_envelope_without_a_field_every_writer_sets_is_poison_not_completed_with_a_default(field):
+    """Completed with a fresh event id, the same bytes delivered twice would be applied twice."""
+    env = captured_envelope().model_dump(mode="json")
+    del env[field]
+    raw = orjson.dumps(env)
+    with pytest.raises(UndecodableEvent, match=f"lacks {field}"):
+        decode(raw)
+
+
+def test_the_same_bytes_decode_to_the_same_event_id_every_time():
+    raw = captured_envelope().to_bytes()
+    assert decode(raw).envelope.event_id == decode(raw).envelope.event_id
