@@ -158,6 +158,7 @@ class Stack:
             env[prefix + "DATABASE_URL"] = self.database_url
             env[prefix + "KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap
             env[prefix + "CONFIG_DIR"] = str(self.config.config_dir)
+            env[prefix + "INSTANCE_ID"] = f"local-{name}"  # one replica each: static group members
         env["HANDOFF_INTAKE_API_KEYS"] = json.dumps(self.secrets.intake_api_keys)
         env["HANDOFF_INTAKE_FORM_KEYS"] = json.dumps(self.secrets.intake_form_keys)
         env["HANDOFF_INTAKE_FORM_ORIGINS"] = json.dumps({"contact": [EXAMPLE_FORM_PAGE]})  # README: examples/forms
@@ -228,6 +229,20 @@ class Stack:
             if services or infrastructure:
                 self._progress(f"stopped in {time.monotonic() - began:.1f} s")
             self._unregister_cleanup()
+
+    def kill_service(self, name: str) -> None:
+        """kill -9 one service process, as a crash or the OOM killer does; the rest keeps running."""
+        process = self._services[name].process
+        if process is None or process.poll() is not None:
+            raise DevstackError(f"{name} is not running")
+        process.kill()
+        process.wait(timeout=10)
+
+    def start_service(self, name: str, timeout: float | None = None) -> None:
+        """Start a service killed by ``kill_service`` again, with the same environment, until ready."""
+        service = self._services[name]
+        self._launch(service)
+        service.wait_ready(timeout or self.config.ready_timeout)
 
     def stop_postgres(self) -> None:
         """Stop the stack's PostgreSQL (fast shutdown) and leave the rest running: an outage."""

@@ -27,6 +27,11 @@ class ServiceSettings(BaseSettings):
     config_dir: Path = REPO_CONFIG_DIR
     log_level: str = "INFO"
     consumer_max_attempts: int = Field(3, ge=1, description="tries before a record is dead-lettered")
+    instance_id: str | None = Field(
+        None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="a stable name of this replica (a pod's name, a host's): set, its consumers are static "
+                    "members of their groups, so a replica that restarts gets its partitions back at once, "
+                    "without waiting for its old session to expire or moving anyone else's; unique per replica")
     consumer_retry_backoff_s: float = Field(0.2, ge=0)
     outbox_idle_interval_s: float = Field(0.5, gt=0)
     metrics_lag_interval_s: float = Field(

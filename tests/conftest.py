@@ -26,7 +26,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The contract fuzzing's figures: operations, requests, server errors, schema violations."""
+    """The figures of the run: recovery after kill -9, and the contract fuzzing's operations,
+    requests, server errors and schema violations."""
+    recovery = sys.modules.get("tests.e2e.test_recovery")
+    if recovery is not None and recovery.RECOVERY:
+        terminalreporter.section("recovery after kill -9")
+        for service, seconds in recovery.RECOVERY.items():
+            terminalreporter.write_line(f"{service}: {seconds:.1f} s from ready again to the leads posted meanwhile routed")
     fuzzing = sys.modules.get("tests.e2e.openapi_fuzzing")  # only when the fuzzing ran
     if fuzzing is not None and fuzzing.REPORT:
         terminalreporter.section("contract fuzzing (Schemathesis)")

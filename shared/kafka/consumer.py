@@ -91,9 +91,13 @@ class EventConsumer:
     def __init__(self, spec: ConsumerSpec, *, service: str, bootstrap_servers: str,
                  sessions: async_sessionmaker[AsyncSession], processed: Table,
                  producer: AIOKafkaProducer, on_committed: Callable[[], None] = lambda: None,
-                 max_attempts: int = 3, retry_backoff_s: float = 0.2, max_records: int = 500) -> None:
+                 max_attempts: int = 3, retry_backoff_s: float = 0.2, max_records: int = 500,
+                 instance_id: str | None = None) -> None:
         self.spec = spec
         self.group_id = f"handoff.{service}.{spec.name}"
+        # static membership (KIP-345): the same replica coming back is the same member, and the
+        # broker hands it its partitions at once instead of waiting out the dead session
+        self.group_instance_id = f"{instance_id}.{spec.name}" if instance_id else None
         self._bootstrap = bootstrap_servers
         self._sessions = sessions
         self._processed = processed
@@ -117,6 +121,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             fetch_max_wait_ms=100,
             rebalance_timeout_ms=60_000,  # a rebalance waits this long for the batch in flight
+            group_instance_id=self.group_instance_id,
         )
         await self._consumer.start()
         self._consumer.subscribe(list(self.spec.topics), listener=_FinishBatchBeforeRevoke(self._lock))

@@ -55,6 +55,7 @@ class ServiceRuntime:
             on_committed=self.relay.wake,
             max_attempts=self.settings.consumer_max_attempts,
             retry_backoff_s=self.settings.consumer_retry_backoff_s,
+            instance_id=self.settings.instance_id,
         )
         self.consumers.append(consumer)
         return consumer
