@@ -1,8 +1,9 @@
 """Publishes outbox rows to Kafka, then deletes them: never commit-then-send.
 
-Rows are claimed with FOR UPDATE SKIP LOCKED and stay locked until Kafka has
-acknowledged them, so several replicas can relay side by side and a relay that
-dies mid-send leaves its rows to be sent again (consumers dedupe by event id).
+One relay sends at a time per outbox, whatever the number of replicas (an advisory lock
+per round), so each lead's events leave in the order they were written. Rows are claimed
+with FOR UPDATE and stay locked until Kafka has acknowledged them; a relay that dies
+mid-send leaves its rows to be sent again (consumers dedupe by event id).
 
 A row Kafka refuses for good (too large, an invalid or forbidden topic) is moved to
 ``outbox_refused`` in the same transaction, so the rows behind it flow on; a "not now"
@@ -16,6 +17,7 @@ only a row refused on its own is set aside.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Sequence
 
@@ -42,6 +44,11 @@ log = logging.getLogger(__name__)
 
 for _topic in LEAD_TOPICS:
     metrics.OUTBOX_REFUSED.labels(_topic.name)  # exported from the start at 0, so the first refusal is an increase
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory locks, the same on every replica."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def backoff_s(failures: int, first_s: float, cap_s: float) -> float:
@@ -72,6 +79,7 @@ class OutboxRelay:
         self._sessions = sessions
         self._table = table
         self._refused = outbox_refused_table(table.metadata)
+        self._lock_key = advisory_key(f"outbox relay {table.fullname}")
         self._producer = producer
         self._own_producer: Producer | None = None  # made here (renewed), so stopped here
         self._batch_size = batch_size
@@ -90,6 +98,8 @@ class OutboxRelay:
         "not now", with nothing deleted. Returns the rows handled."""
         t = self._table
         async with unit_of_work(self._sessions) as session:
+            if not await self._turn(session):
+                return 0  # another replica is relaying this outbox right now; it takes these rows too
             rows = [
                 OutboxRow(row.id, row.topic, row.key, row.value, dict(row.headers), row.created_at)
                 for row in (
@@ -109,6 +119,14 @@ class OutboxRelay:
             if refused:
                 await self._set_aside(session, refused)
         return len(rows)
+
+    async def _turn(self, session: AsyncSession) -> bool:
+        """One relay of this outbox at a time, across replicas: a transaction-scoped advisory
+        lock keyed by the table's name. Each round's rows are acknowledged before its commit
+        releases the lock, so the next round (on whichever replica) sends later rows only
+        after the earlier ones are on their partitions: each lead's events leave in the order
+        they were written, however many replicas run."""
+        return bool((await session.execute(select(func.pg_try_advisory_xact_lock(self._lock_key)))).scalar_one())
 
     async def _send(self, rows: list[OutboxRow]) -> tuple[list[OutboxRow], list[tuple[OutboxRow, BaseException]]]:
         """(acknowledged, refused for good). All rows in one go first; the rows the broker did

@@ -106,10 +106,11 @@ async def test_poison_record_is_retried_then_dead_lettered_and_the_rest_commit_o
     assert letters[0].consumer_group == consumer.group_id
 
 
-async def test_two_outbox_relays_publish_every_row_once_and_empty_the_outbox(stack, scratch):
+async def test_two_outbox_relays_publish_every_row_once_in_order_per_lead_and_empty_the_outbox(stack, scratch):
     name, metadata, _, _, sessions = scratch
     outbox = Outbox(outbox_table(metadata))
-    envelopes = [nurture_event(f"relay{i}-{uuid.uuid4().hex[:6]}@x.io") for i in range(300)]
+    leads = [f"relay{i}-{uuid.uuid4().hex[:6]}@x.io" for i in range(6)]
+    envelopes = [nurture_event(leads[i % len(leads)]) for i in range(300)]  # 50 events per lead, in this order
     async with unit_of_work(sessions) as session:
         await outbox.emit(session, envelopes)
 
@@ -140,6 +141,10 @@ async def test_two_outbox_relays_publish_every_row_once_and_empty_the_outbox(sta
                 for recs in (await reader.getmany(timeout_ms=500)).values():
                     seen += [eid for r in recs if (eid := Envelope.from_bytes(r.value).event_id) in wanted]
         assert len(seen) == len(set(seen)) == 300
+        position = {event_id: i for i, event_id in enumerate(seen)}  # one lead's events share a partition
+        for lead_id in {e.lead_id for e in envelopes}:
+            written = [e.event_id for e in envelopes if e.lead_id == lead_id]
+            assert sorted(written, key=position.__getitem__) == written, "a lead's events left out of order"
     finally:
         await reader.stop()
         for p in producers:
