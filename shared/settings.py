@@ -39,6 +39,9 @@ class ServiceSettings(BaseSettings):
     database_timeout_s: float = Field(10.0, gt=0, le=300, description=(
         "longest wait to connect, for a pooled connection, or for one statement; then the database "
         "counts as unavailable (503 with Retry-After)"))
+    database_pool_size: int = Field(5, ge=1, le=200, description="connections each process keeps to PostgreSQL")
+    database_max_overflow: int = Field(5, ge=0, le=200, description="connections it may open beyond the pool "
+                                                                     "under load")
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576,
                                 description="larger request bodies are refused with 413")
     admin_token: SecretStr | None = Field(

@@ -14,10 +14,16 @@ from sqlalchemy.ext.asyncio import (
 )
 
 
-def make_engine(database_url: str, *, pool_size: int = 5, timeout_s: float = 10.0) -> AsyncEngine:
+def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 5,
+                timeout_s: float = 10.0) -> AsyncEngine:
     """``timeout_s`` bounds connecting, waiting for a pooled connection and every statement, so a
-    database that is frozen or gone is an error (a 503, a retried batch) in seconds, not a hang."""
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=5, pool_pre_ping=True,
+    database that is frozen or gone is an error (a 503, a retried batch) in seconds, not a hang.
+
+    No pre-ping: it cost a round trip on every checkout, on every request and batch. A pooled
+    connection the database dropped fails its first statement instead; SQLAlchemy then
+    invalidates the pool, and that one request answers 503 with Retry-After, or that one
+    batch is retried (``shared.db.errors``)."""
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False,
                                pool_timeout=timeout_s,
                                connect_args={"timeout": timeout_s, "command_timeout": timeout_s})
 

@@ -30,7 +30,9 @@ class ServiceRuntime:
                  consumers: Sequence[ConsumerSpec] = ()) -> None:
         self.service = service
         self.settings = settings
-        self.engine: AsyncEngine = make_engine(settings.database_url, timeout_s=settings.database_timeout_s)
+        self.engine: AsyncEngine = make_engine(settings.database_url, pool_size=settings.database_pool_size,
+                                               max_overflow=settings.database_max_overflow,
+                                               timeout_s=settings.database_timeout_s)
         self.sessions: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
         self.outbox = Outbox(outbox_table(metadata))
         self.producer = make_producer(settings.kafka_bootstrap_servers, client_id=f"handoff.{service}")
