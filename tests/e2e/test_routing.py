@@ -109,7 +109,9 @@ def routing_stack(crm: str) -> Iterator[tuple[Stack, ServiceProcess]]:
                                    service_env={"routing": env})
     try:
         with Stack(config) as stack:
-            second = ServiceProcess("routing", port=free_ports(1)[0], env=stack.env_for("routing"),
+            # a replica of its own: the same instance id would fence the first one out of its groups
+            second_env = {**stack.env_for("routing"), "HANDOFF_ROUTING_INSTANCE_ID": "local-routing-2"}
+            second = ServiceProcess("routing", port=free_ports(1)[0], env=second_env,
                                     log_path=state_dir / "routing-2.log", cwd=Path.cwd())
             second.start()
             second.wait_ready(timeout=60)
