@@ -90,6 +90,23 @@ def _print_progress(message: str) -> None:
     print(f"handoff: {message}", file=sys.stderr, flush=True)
 
 
+def _process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants, from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return tree
+
+
 def _asyncpg_url(url: str) -> str:
     """Services use SQLAlchemy's asyncio engine, which needs the +asyncpg driver in the URL."""
     for prefix in ("postgresql://", "postgres://"):
@@ -243,6 +260,23 @@ class Stack:
         service = self._services[name]
         self._launch(service)
         service.wait_ready(timeout or self.config.ready_timeout)
+
+    def freeze_postgres(self) -> None:
+        """SIGSTOP every PostgreSQL process: connections stay open and nothing answers, as with a
+        stalled disk or a paused VM. ``thaw_postgres`` resumes them."""
+        self._signal_postgres(signal.SIGSTOP)
+
+    def thaw_postgres(self) -> None:
+        self._signal_postgres(signal.SIGCONT)
+
+    def _signal_postgres(self, sig: signal.Signals) -> None:
+        if self._postgres is None or self._postgres.process is None:
+            raise DevstackError("this stack runs no PostgreSQL of its own")
+        for pid in _process_tree(self._postgres.process.pid):  # the postmaster and every backend
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass  # a backend that ended meanwhile
 
     def stop_postgres(self) -> None:
         """Stop the stack's PostgreSQL (fast shutdown) and leave the rest running: an outage."""

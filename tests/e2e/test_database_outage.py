@@ -23,7 +23,7 @@ from shared.events.payloads import DeadLetter
 from shared.events.topics import DEAD_LETTER
 from shared.kafka.consumer import ConsumerSpec, EventConsumer
 from shared.kafka.producer import make_producer
-from tests.e2e.helpers import QUALIFIED, UNQUALIFIED, wait_for
+from tests.e2e.helpers import QUALIFIED, UNQUALIFIED, wait_for, wait_for_event
 from tests.e2e.support import nurture_event, wait_until
 from tests.e2e.test_intake_edges import Decisions
 
@@ -158,3 +158,22 @@ async def test_a_connection_the_database_terminates_mid_statement_is_retried_not
 async def _running_sleep(conn, pid: int) -> bool:
     query = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND query LIKE 'SELECT pg_sleep%'")
     return bool((await conn.execute(query, {"pid": pid})).scalar_one())
+
+
+def test_with_the_database_frozen_intake_answers_503_in_bounded_time_then_recovers(stack, intake, feedback, email):
+    """SIGSTOP of PostgreSQL: connections stay open and nothing answers. Intake must not hang
+    the source: it answers 503 with Retry-After once its database timeout passed. After the
+    thaw, leads are accepted and routed again, and what consumers held meanwhile goes on."""
+    stack.freeze_postgres()
+    try:
+        started = time.monotonic()
+        frozen = intake.post("/leads", json={"email": email, **QUALIFIED}, timeout=60)
+        waited = time.monotonic() - started
+    finally:
+        stack.thaw_postgres()
+    assert frozen.status_code == 503, frozen.text
+    assert int(frozen.headers["Retry-After"]) >= 1 and "database" in frozen.json()["detail"]
+    print(f"\nintake answered 503 after {waited:.1f} s of a frozen database")
+    back = wait_for(lambda: (r := intake.post("/leads", json={"email": email, **QUALIFIED})).status_code == 202
+                    and r, 30, "intake accepting again after the thaw")
+    wait_for_event(feedback, back.json()["lead_id"], "lead.routed", timeout_s=60)
