@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from shared.observability.metrics import count_sql_statement
 
 
 def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 5,
@@ -23,9 +25,11 @@ def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 5,
     connection the database dropped fails its first statement instead; SQLAlchemy then
     invalidates the pool, and that one request answers 503 with Retry-After, or that one
     batch is retried (``shared.db.errors``)."""
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False,
-                               pool_timeout=timeout_s,
-                               connect_args={"timeout": timeout_s, "command_timeout": timeout_s})
+    engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False,
+                                 pool_timeout=timeout_s,
+                                 connect_args={"timeout": timeout_s, "command_timeout": timeout_s})
+    event.listen(engine.sync_engine, "before_cursor_execute", count_sql_statement)  # handoff_sql_statements_total
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

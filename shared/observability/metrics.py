@@ -11,7 +11,9 @@ never lead ids or raw paths.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import event
@@ -84,6 +86,37 @@ OUTBOX_REFUSED_ROWS = Gauge(
     "Rows in this service's outbox_refused, waiting for an operator to replay or discard them; "
     "refreshed with the outbox backlog.",
 )
+
+# ---- SQL (shared/db/engine.py) -------------------------------------------------------
+
+SQL_STATEMENTS = Counter(
+    "handoff_sql_statements_total",
+    "SQL statements this process sent to PostgreSQL (an executemany counts once per parameter "
+    "set; BEGIN and COMMIT are not counted), by the work that sent them: a consumer group, or "
+    "\"other\" (HTTP requests, loops). Divided by handoff_batch_processing_seconds_count it is "
+    "the statements per batch of each consumer.",
+    ["consumer_group"],
+)
+OTHER_WORK = "other"
+_sql_work: ContextVar[str] = ContextVar("handoff_sql_work", default=OTHER_WORK)
+
+
+@contextmanager
+def sql_work(name: str) -> Iterator[None]:
+    """Statements sent inside this block count under ``name`` (a consumer group)."""
+    token = _sql_work.set(name)
+    try:
+        yield
+    finally:
+        _sql_work.reset(token)
+
+
+def count_sql_statement(conn: object, cursor: object, statement: str, parameters: object, context: object,
+                        executemany: bool) -> None:
+    """An SQLAlchemy ``before_cursor_execute`` listener (``shared.db.engine.make_engine``)."""
+    n = len(parameters) if executemany and isinstance(parameters, list | tuple) else 1
+    SQL_STATEMENTS.labels(_sql_work.get()).inc(n)
+
 
 # ---- Pipeline latency (services/feedback/handlers.py) -------------------------------
 

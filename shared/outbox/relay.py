@@ -17,13 +17,13 @@ only a row refused on its own is set aside.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Sequence
 
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db.advisory import advisory_key
 from shared.db.engine import unit_of_work
 from shared.db.metadata import outbox_refused_table
 from shared.events.topics import LEAD_TOPICS
@@ -44,11 +44,6 @@ log = logging.getLogger(__name__)
 
 for _topic in LEAD_TOPICS:
     metrics.OUTBOX_REFUSED.labels(_topic.name)  # exported from the start at 0, so the first refusal is an increase
-
-
-def advisory_key(name: str) -> int:
-    """A stable signed 64-bit key for pg_advisory locks, the same on every replica."""
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def backoff_s(failures: int, first_s: float, cap_s: float) -> float:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db.bulk import row_chunks
 from shared.events.envelope import Envelope
 
 
@@ -15,17 +16,11 @@ class Outbox:
         self.table = table
 
     async def emit(self, session: AsyncSession, envelopes: Sequence[Envelope]) -> None:
-        if not envelopes:
-            return
-        await session.execute(
-            insert(self.table),
-            [
-                {
-                    "topic": e.topic,
-                    "key": e.key,
-                    "value": e.to_bytes(),
-                    "headers": {"correlation_id": e.correlation_id, "type": e.type},
-                }
-                for e in envelopes
-            ],
-        )
+        for statement in self.statements(envelopes):
+            await session.execute(statement)
+
+    def statements(self, envelopes: Sequence[Envelope]) -> list[Insert]:
+        """One multi-row INSERT for the batch's events (in their order), not one per event."""
+        rows = [{"topic": e.topic, "key": e.key, "value": e.to_bytes(),
+                 "headers": {"correlation_id": e.correlation_id, "type": e.type}} for e in envelopes]
+        return [insert(self.table).values(chunk) for chunk in row_chunks(rows)]

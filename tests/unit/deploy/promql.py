@@ -21,6 +21,7 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "handoff_outbox_backlog": ("gauge", frozenset()),
     "handoff_outbox_refused_total": ("counter", frozenset({"topic"})),
     "handoff_outbox_refused_rows": ("gauge", frozenset()),
+    "handoff_sql_statements_total": ("counter", frozenset({"consumer_group"})),
     "handoff_http_requests_total": ("counter", frozenset({"method", "route", "status"})),
     "handoff_http_request_duration_seconds": ("histogram", frozenset({"method", "route"})),
     "handoff_sla_breaches_total": ("counter", frozenset({"action"})),
