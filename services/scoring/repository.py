@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Row, Table, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scoring.domain.calibration import CalibrationLead
 from services.scoring.domain.definition import LeadDefinition, parse_definition
-from services.scoring.domain.qualification import Qualification
 from services.scoring.domain.scoring import Activity
 from services.scoring.domain.simulation import StoredLead
 from services.scoring.tables import activities, definitions, lead_outcomes, leads, metadata, submissions
+from shared.db.bulk import any_of, row_chunks
 from shared.db.repository import Repository
 from shared.db.versioned_store import VersionedStore
 
@@ -33,28 +34,34 @@ def definition_store(sessions: async_sessionmaker[AsyncSession], seed: LeadDefin
 
 @dataclass(frozen=True)
 class LeadRow:
-    """A lead as scoring stores it (locked while it is re-scored)."""
+    """A lead as scoring stores it, every column: handlers change it in memory and write the
+    batch's leads back in one statement (``save_leads``)."""
 
     lead_id: uuid.UUID
     email: str
     source: str | None
     campaign: str | None
     profile: dict[str, Any]
-    cycle: int
-    score: int
-    stage: str
-    definition_version: str | None
-    mql_cycle: int | None
-    engagement_since: datetime | None
     correlation_id: str | None
+    cycle: int = 1
+    fit_score: int = 0
+    engagement_score: int = 0
+    score: int = 0
+    qualified: bool = False
+    stage: str = "below"
+    grade: str | None = None
+    rules_fired: list[dict[str, Any]] = field(default_factory=list)
+    definition_version: str | None = None
+    mql_cycle: int | None = None
+    engagement_since: datetime | None = None
+    rescored_at: datetime | None = None
 
+
+LEAD_COLUMNS = tuple(f.name for f in fields(LeadRow))
 
 
 def _lead(row: Row[Any]) -> LeadRow:
-    return LeadRow(lead_id=row.lead_id, email=row.email, source=row.source, campaign=row.campaign,
-                   profile=row.profile, cycle=row.cycle, score=row.score, stage=row.stage,
-                   definition_version=row.definition_version, mql_cycle=row.mql_cycle,
-                   engagement_since=row.engagement_since, correlation_id=row.correlation_id)
+    return LeadRow(**{name: getattr(row, name) for name in LEAD_COLUMNS})
 
 
 @dataclass(frozen=True)
@@ -83,37 +90,25 @@ class SubmissionView:
 class ScoringRepository(Repository):
     metadata = metadata
 
-    # -- the lead's row -------------------------------------------------------------------
+    # -- the leads' rows: read and locked once per batch, written back once ---------------
 
-    async def lock_lead(self, lead_id: uuid.UUID) -> LeadRow | None:
-        row = (await self.session.execute(select(leads).where(leads.c.lead_id == lead_id).with_for_update())).first()
-        return None if row is None else _lead(row)
+    async def lock_leads(self, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, LeadRow]:
+        """The stored ones among ``lead_ids``, locked in key order (two batches never deadlock)."""
+        if not lead_ids:
+            return {}
+        rows = (await self.session.execute(
+            select(leads).where(any_of(leads.c.lead_id, lead_ids)).order_by(leads.c.lead_id).with_for_update()
+        )).all()
+        return {r.lead_id: _lead(r) for r in rows}
 
-    async def add_lead(self, *, lead_id: uuid.UUID, email: str, source: str, campaign: str | None,
-                       profile: dict[str, Any], correlation_id: str) -> None:
-        await self.session.execute(insert(leads).values(
-            lead_id=lead_id, email=email, source=source, campaign=campaign, profile=profile,
-            correlation_id=correlation_id))
-
-    async def update_profile(self, lead_id: uuid.UUID, *, profile: dict[str, Any], campaign: str | None,
-                             correlation_id: str) -> None:
-        await self.session.execute(leads.update().where(leads.c.lead_id == lead_id).values(
-            profile=profile, campaign=campaign, correlation_id=correlation_id))
-
-    async def save_score(self, lead: LeadRow, q: Qualification, *, definition_version: str, newly_qualified: bool,
-                         rules_fired: list[dict[str, Any]], now: datetime) -> None:
-        await self.session.execute(leads.update().where(leads.c.lead_id == lead.lead_id).values(
-            fit_score=q.score.fit, engagement_score=q.score.engagement, score=q.score.total,
-            qualified=q.qualified, stage=q.stage, grade=q.score.grade, rules_fired=rules_fired,
-            definition_version=definition_version,
-            mql_cycle=lead.cycle if newly_qualified else lead.mql_cycle, rescored_at=now, updated_at=now,
-        ))
-
-    async def recycle(self, lead_id: uuid.UUID, *, from_cycle: int, at: datetime) -> None:
-        """A new cycle; interest shown before the recycle no longer counts."""
-        await self.session.execute(
-            leads.update().where(leads.c.lead_id == lead_id, leads.c.cycle <= from_cycle)
-            .values(cycle=from_cycle + 1, qualified=False, stage="below", engagement_since=at))
+    async def save_leads(self, rows: Sequence[LeadRow], now: datetime) -> None:
+        """Insert the new and update the known in one statement per chunk."""
+        values = [{**{name: getattr(lead, name) for name in LEAD_COLUMNS}, "updated_at": now} for lead in rows]
+        for chunk in row_chunks(values):
+            stmt = insert(leads).values(chunk)
+            await self.session.execute(stmt.on_conflict_do_update(
+                index_elements=[leads.c.lead_id],
+                set_={name: stmt.excluded[name] for name in (*LEAD_COLUMNS[1:], "updated_at")}))
 
     async def due_for_rescore(self, definition_version: str, engaged_before: datetime, limit: int) -> list[LeadRow]:
         """Leads scored under another definition, or engaged and not re-scored since ``engaged_before``;
@@ -132,29 +127,34 @@ class ScoringRepository(Repository):
 
     # -- what happened ----------------------------------------------------------------------
 
-    async def add_submission(self, *, event_id: uuid.UUID, lead_id: uuid.UUID, source: str, submitted_at: datetime,
-                             fields: dict[str, Any]) -> None:
-        await self.session.execute(insert(submissions).values(
-            event_id=event_id, lead_id=lead_id, source=source, submitted_at=submitted_at, fields=fields,
-        ).on_conflict_do_nothing())
+    async def add_submissions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rows: event_id, lead_id, source, submitted_at, fields."""
+        await self._insert_new(submissions, rows)
 
-    async def add_activity(self, *, event_id: uuid.UUID, lead_id: uuid.UUID, activity_type: str,
-                           occurred_at: datetime) -> None:
-        await self.session.execute(insert(activities).values(
-            event_id=event_id, lead_id=lead_id, activity_type=activity_type, occurred_at=occurred_at,
-        ).on_conflict_do_nothing())
+    async def add_activities(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rows: event_id, lead_id, activity_type, occurred_at."""
+        await self._insert_new(activities, rows)
 
-    async def activities_since(self, lead_id: uuid.UUID, since: datetime | None) -> list[Activity]:
-        query = select(activities.c.activity_type, activities.c.occurred_at).where(activities.c.lead_id == lead_id)
-        if since is not None:
-            query = query.where(activities.c.occurred_at >= since)
-        return [Activity(r.activity_type, r.occurred_at) for r in (await self.session.execute(query)).all()]
+    async def add_outcomes(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rows: event_id, lead_id, cycle, outcome, recorded_at."""
+        await self._insert_new(lead_outcomes, rows)
 
-    async def add_outcome(self, *, event_id: uuid.UUID, lead_id: uuid.UUID, cycle: int, outcome: str,
-                          recorded_at: datetime) -> None:
-        await self.session.execute(insert(lead_outcomes).values(
-            event_id=event_id, lead_id=lead_id, cycle=cycle, outcome=outcome, recorded_at=recorded_at,
-        ).on_conflict_do_nothing())
+    async def _insert_new(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        for chunk in row_chunks(rows):  # keyed by event id: a redelivery adds nothing
+            await self.session.execute(insert(table).values(chunk).on_conflict_do_nothing())
+
+    async def activities_of(self, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Activity]]:
+        """Every recorded activity of these leads (the caller keeps those of the current cycle)."""
+        found: dict[uuid.UUID, list[Activity]] = defaultdict(list)
+        if not lead_ids:
+            return found
+        rows = (await self.session.execute(
+            select(activities.c.lead_id, activities.c.activity_type, activities.c.occurred_at)
+            .where(any_of(activities.c.lead_id, lead_ids))
+        )).all()
+        for r in rows:
+            found[r.lead_id].append(Activity(r.activity_type, r.occurred_at))
+        return found
 
     # -- reads for the API --------------------------------------------------------------------
 

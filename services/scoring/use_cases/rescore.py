@@ -1,34 +1,42 @@
-"""Score one stored lead and record the result: shared by the event handlers and the sweep."""
+"""Score one lead in memory and say so: shared by the event handler and the sweep, which
+both write the batch's leads back in one statement. No I/O here."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from services.scoring.domain.definition import LeadDefinition
 from services.scoring.domain.profile import routing_profile
 from services.scoring.domain.qualification import qualify
-from services.scoring.repository import LeadRow, ScoringRepository
+from services.scoring.domain.scoring import Activity
+from services.scoring.repository import LeadRow
 from shared.events.envelope import Envelope
 from shared.events.payloads import LeadScored, RuleHit, ScoreTrigger
 
 
-async def rescore(repository: ScoringRepository, definition: LeadDefinition, lead: LeadRow, *, now: datetime,
-                  trigger: ScoreTrigger, cause: Envelope | None, always_emit: bool) -> Envelope | None:
-    """Score ``lead`` (locked by the caller) and store it; return the event to emit.
+def rescored(definition: LeadDefinition, lead: LeadRow, activities: Iterable[Activity], *, now: datetime,
+             trigger: ScoreTrigger, cause: Envelope | None, always_emit: bool) -> tuple[LeadRow, Envelope | None]:
+    """``lead`` as scored now, and the event to emit.
 
-    Sweeps (decay, a new definition) pass ``always_emit=False``: they speak only when the
-    score or the stage moved, or the lead newly qualified.
+    ``activities``: every recorded activity of the lead; those before its current cycle's
+    ``engagement_since`` do not count. Sweeps (decay, a new definition) pass
+    ``always_emit=False``: they speak only when the score or the stage moved, or the lead
+    newly qualified.
     """
-    found = await repository.activities_since(lead.lead_id, lead.engagement_since)
-    q = qualify(definition, lead.profile, found, now, cycle=lead.cycle)
+    counted = [a for a in activities if lead.engagement_since is None or a.occurred_at >= lead.engagement_since]
+    q = qualify(definition, lead.profile, counted, now, cycle=lead.cycle)
     newly = q.newly_qualified(lead.cycle, lead.mql_cycle)
     hits = [RuleHit(rule=h.rule, points=h.points, detail=h.detail) for h in q.score.rules_fired]
-    await repository.save_score(lead, q, definition_version=definition.version, newly_qualified=newly,
-                                rules_fired=[h.model_dump() for h in hits], now=now)
+    after = replace(lead, fit_score=q.score.fit, engagement_score=q.score.engagement, score=q.score.total,
+                    qualified=q.qualified, stage=q.stage, grade=q.score.grade,
+                    rules_fired=[h.model_dump() for h in hits], definition_version=definition.version,
+                    mql_cycle=lead.cycle if newly else lead.mql_cycle, rescored_at=now)
     changed = (q.score.total, q.stage) != (lead.score, lead.stage)  # a new version alone says nothing new
     if not (always_emit or changed or newly):
-        return None
+        return after, None
     payload = LeadScored(
         email=lead.email, cycle=lead.cycle, definition_version=definition.version,
         fit_score=q.score.fit, engagement_score=q.score.engagement, score=q.score.total,
@@ -37,6 +45,6 @@ async def rescore(repository: ScoringRepository, definition: LeadDefinition, lea
         profile=routing_profile(lead.profile),
     )
     if cause is not None:
-        return cause.follow(payload, producer="scoring")
-    return Envelope.start(payload, lead_id=lead.lead_id, producer="scoring",
-                          correlation_id=lead.correlation_id or str(uuid.uuid4()))
+        return after, cause.follow(payload, producer="scoring")
+    return after, Envelope.start(payload, lead_id=lead.lead_id, producer="scoring",
+                                 correlation_id=lead.correlation_id or str(uuid.uuid4()))

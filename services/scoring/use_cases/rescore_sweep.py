@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.scoring.repository import DefinitionStore, ScoringRepository
-from services.scoring.use_cases.rescore import rescore
+from services.scoring.repository import DefinitionStore, LeadRow, ScoringRepository
+from services.scoring.use_cases.rescore import rescored
 from shared.db.engine import unit_of_work
 from shared.events.envelope import Envelope, utcnow
 from shared.events.payloads import ScoreTrigger
@@ -51,13 +51,17 @@ class Rescorer:
         async with unit_of_work(self._sessions) as session:
             repository = ScoringRepository(session)
             due = await repository.due_for_rescore(definition.version, now - self._decay_every, self._batch_size)
+            found = await repository.activities_of([lead.lead_id for lead in due])
             emitted: list[Envelope] = []
+            after: list[LeadRow] = []
             for lead in due:
                 trigger: ScoreTrigger = "definition" if lead.definition_version != definition.version else "decay"
-                scored = await rescore(repository, definition, lead, now=now, trigger=trigger, cause=None,
-                                       always_emit=False)
+                scored_lead, scored = rescored(definition, lead, found.get(lead.lead_id, ()), now=now,
+                                               trigger=trigger, cause=None, always_emit=False)
+                after.append(scored_lead)
                 if scored is not None:
                     emitted.append(scored)
+            await repository.save_leads(after, now)
             await repository.emit(emitted)
         if emitted:
             self._on_emitted()
