@@ -2,23 +2,47 @@
 queues, decision records, team strategy state, accounts, nurture records, the policy
 versions, the CRM deliveries, and routing's outbox.
 
-Every routing transaction first takes one advisory lock (``serialise_routing``): replicas
-never assign a lead twice, never exceed a cap, and share one strategy state per team.
+Routing transactions serialise on advisory locks: a consumer batch shares the routing lock
+and takes the owners and teams its leads can go to (``lock_scope``, ``domain.scope``); the
+clock, the queues and policy changes, which may touch anyone, take the routing lock alone
+(``serialise_routing``). So replicas never exceed a cap and share one strategy state per
+team, while batches for different teams run side by side. A batch's writes are gathered in
+``RoutingWrites`` and written with one statement per table, all but two in one statement.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    DateTime,
+    Executable,
+    Integer,
+    Row,
+    Table,
+    and_,
+    case,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+    values,
+)
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.routing.domain.availability import OwnerLoad, day_bounds, week_bounds
+from services.routing.domain.availability import OwnerLoad, loads_from_counts
+from services.routing.domain.batch_writes import Condition, LeadCycle, RoutingWrites
 from services.routing.domain.lead_facts import LeadFacts
 from services.routing.domain.owners import Owner
 from services.routing.domain.policy import RoutingPolicy, parse_policy
@@ -30,17 +54,25 @@ from services.routing.tables import (
     decisions,
     metadata,
     nurtured,
+    owner_assignment_counts,
+    owner_open_counts,
     policies,
     queued,
     routed_leads,
     strategy_states,
 )
+from shared.db.advisory import advisory_key
+from shared.db.bulk import any_of, execute_together, row_chunks
+from shared.db.metadata import outbox_table
 from shared.db.repository import Repository
 from shared.db.versioned_store import VersionedStore
+from shared.events.envelope import Envelope
+from shared.outbox.writer import Outbox
 
 PolicyStore = VersionedStore[RoutingPolicy]
 POLICIES_LOCK = 0x20_0_7F
 ROUTING_LOCK = 0x20_0_7E
+LOAD_WINDOW = timedelta(days=8)  # the caps count a day and a week, in any zone
 
 
 def policy_store(sessions: async_sessionmaker[AsyncSession], seed: RoutingPolicy) -> PolicyStore:
@@ -105,22 +137,65 @@ def _queued(row: Row[Any]) -> QueuedLead:
     return QueuedLead(row.lead_id, row.cycle, row.team_id, row.owner_id, row.rule, row.queued_at)
 
 
+@dataclass(frozen=True)
+class World:
+    """What a batch reads under its locks before it decides."""
+
+    decided: set[LeadCycle]
+    nurtured: set[LeadCycle]
+    loads: dict[str, OwnerLoad]
+    states: dict[str, Mapping[str, Any] | None]
+
+
+def _pairs(lead_id: Any, cycle: Any) -> Any:
+    return func.jsonb_agg(func.jsonb_build_array(lead_id, cycle))
+
+
+def _object_agg(key: Any, value: Any) -> Any:
+    return func.jsonb_object_agg(key, value)
+
+
+def _lead_cycles(pairs: list[list[Any]] | None) -> list[LeadCycle]:
+    return [(uuid.UUID(lead_id), int(cycle)) for lead_id, cycle in pairs or []]
+
+
+def _inserts(table: Table, rows: Sequence[Mapping[str, Any]], conflict: list[str] | None = None) -> list[Executable]:
+    statements: list[Executable] = []
+    for chunk in row_chunks(rows):
+        stmt = insert(table).values(chunk)
+        statements.append(stmt.on_conflict_do_nothing(index_elements=conflict) if conflict else stmt)
+    return statements
+
+
+def _add_counts(table: Table, keys: list[str], counter: str, rows: Sequence[Mapping[str, Any]]) -> list[Executable]:
+    """Add each row's ``counter`` to the stored one (inserting the row when there is none)."""
+    if not rows:
+        return []
+    stmt = insert(table).values(sorted(rows, key=lambda r: tuple(str(r[k]) for k in keys)))
+    return [stmt.on_conflict_do_update(index_elements=keys,
+                                       set_={counter: table.c[counter] + stmt.excluded[counter]})]
+
+
 class RoutingRepository(Repository):
     metadata = metadata
 
     async def serialise_routing(self) -> None:
-        """Held until the transaction ends; every routing transaction takes it first."""
+        """The routing lock, alone: nobody else routes until this transaction ends."""
         await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUTING_LOCK})
 
-    # -- the leads routing decides on ---------------------------------------------------------
+    async def lock_scope(self, names: Iterable[str], *, with_routing_lock: bool = True) -> None:
+        """The routing lock shared, then each owner and team in ``names`` in key order (two batches
+        never wait on each other in a circle); held until the transaction ends."""
+        keys = sorted({advisory_key(f"routing {name}") for name in names})
+        scoped = ("(SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) "
+                  "WITH ORDINALITY AS u(k, n))")
+        if with_routing_lock:
+            await self.session.execute(text(f"SELECT pg_advisory_xact_lock_shared(:g), {scoped}"),
+                                       {"g": ROUTING_LOCK, "keys": keys})
+        else:
+            await self.session.execute(text(f"SELECT {scoped}"), {"keys": keys})
 
-    async def remember(self, lead_id: uuid.UUID, *, email: str, cycle: int, facts: dict[str, Any],
-                       correlation_id: str, at: datetime) -> None:
-        await self.session.execute(insert(routed_leads).values(
-            lead_id=lead_id, email=email, cycle=cycle, facts=facts, correlation_id=correlation_id,
-        ).on_conflict_do_update(index_elements=["lead_id"], set_={
-            "email": email, "cycle": cycle, "facts": facts, "updated_at": at,
-        }))
+    # -- the leads routing decides on ---------------------------------------------------------
 
     async def routed_lead(self, lead_id: uuid.UUID) -> RoutedLead | None:
         row = (await self.session.execute(select(routed_leads).where(routed_leads.c.lead_id == lead_id))).first()
@@ -138,98 +213,96 @@ class RoutingRepository(Repository):
         rows = (await self.session.execute(select(routed_leads).order_by(routed_leads.c.updated_at))).all()
         return [_routed(r) for r in rows]
 
-    async def decided(self, lead_id: uuid.UUID, cycle: int) -> bool:
-        """This cycle already has its owner, or waits in a queue."""
-        for table in (assignments, queued):
-            found = (await self.session.execute(
-                select(table.c.lead_id).where(table.c.lead_id == lead_id, table.c.cycle == cycle)
-            )).first()
-            if found is not None:
-                return True
-        return False
-
-    async def mark_nurtured(self, lead_id: uuid.UUID, cycle: int) -> bool:
-        """True the first time this lead's cycle goes to nurture."""
-        inserted = (await self.session.execute(
-            insert(nurtured).values(lead_id=lead_id, cycle=cycle).on_conflict_do_nothing()
-            .returning(nurtured.c.lead_id)
-        )).first()
-        return inserted is not None
-
     # -- what routing reads before it decides ---------------------------------------------
 
     async def snapshot(self, owners: Sequence[Owner], now: datetime) -> RoutingSnapshot:
-        return RoutingSnapshot(loads=await self.owner_loads(owners, now), states=await self.strategy_states(),
-                               accounts=await self.account_owners())
+        """Everyone's load, every team's state, every account (the clock and policy changes)."""
+        world = await self.read_world([], owners, None, now)
+        return RoutingSnapshot(loads=world.loads, states=world.states, accounts=await self.account_owners())
 
     async def owner_loads(self, owners: Sequence[Owner], now: datetime) -> dict[str, OwnerLoad]:
-        """Assignments today and this week (each in the owner's own zone) and still open."""
-        recent = (await self.session.execute(
-            select(assignments.c.owner_id, assignments.c.assigned_at)
-            .where(assignments.c.assigned_at >= now - timedelta(days=8))
-        )).all()
-        open_counts: dict[str, int] = {owner_id: n for owner_id, n in (await self.session.execute(
-            select(assignments.c.owner_id, func.count()).where(assignments.c.status == "assigned")
-            .group_by(assignments.c.owner_id)
-        )).all()}
-        loads: dict[str, OwnerLoad] = {}
-        for owner in owners:
-            day, week = day_bounds(owner, now)[0], week_bounds(owner, now)[0]
-            mine = [at for who, at in recent if who == owner.id]
-            loads[owner.id] = OwnerLoad(
-                assigned_today=sum(at >= day for at in mine),
-                assigned_this_week=sum(at >= week for at in mine),
-                open_assignments=open_counts.get(owner.id, 0),
-            )
-        return loads
+        return (await self.read_world([], owners, (), now)).loads
 
-    async def strategy_states(self) -> dict[str, Mapping[str, Any] | None]:
-        rows = (await self.session.execute(select(strategy_states.c.team_id, strategy_states.c.state))).all()
-        return {team_id: state for team_id, state in rows}
-
-    async def save_state(self, team_id: str, state: Mapping[str, Any]) -> None:
-        await self.session.execute(
-            insert(strategy_states).values(team_id=team_id, state=dict(state))
-            .on_conflict_do_update(index_elements=["team_id"], set_={"state": dict(state), "updated_at": func.now()})
-        )
+    async def read_world(self, lead_ids: Sequence[uuid.UUID], owners: Sequence[Owner],
+                         team_ids: Iterable[str] | None, now: datetime) -> World:
+        """In one statement: which cycles of these leads are decided (assigned or queued) or
+        nurtured, the owners' loads from their counters, and the teams' strategy states
+        (``team_ids`` None: every team)."""
+        owner_ids = [o.id for o in owners]
+        a, q, n = assignments.c, queued.c, nurtured.c
+        counts, opened, st = owner_assignment_counts.c, owner_open_counts.c, strategy_states.c
+        states_query = select(_object_agg(st.team_id, st.state))
+        if team_ids is not None:
+            states_query = states_query.where(any_of(st.team_id, team_ids))
+        row = (await self.session.execute(select(
+            select(_pairs(a.lead_id, a.cycle)).where(any_of(a.lead_id, lead_ids)).scalar_subquery(),
+            select(_pairs(q.lead_id, q.cycle)).where(any_of(q.lead_id, lead_ids)).scalar_subquery(),
+            select(_pairs(n.lead_id, n.cycle)).where(any_of(n.lead_id, lead_ids)).scalar_subquery(),
+            select(func.jsonb_agg(func.jsonb_build_array(counts.owner_id, counts.bucket, counts.assigned)))
+            .where(any_of(counts.owner_id, owner_ids), counts.bucket >= now - LOAD_WINDOW).scalar_subquery(),
+            select(_object_agg(opened.owner_id, opened.open)).where(any_of(opened.owner_id, owner_ids))
+            .scalar_subquery(),
+            states_query.scalar_subquery(),
+        ))).one()
+        decided, queued_now, nurtured_now, buckets, open_counts, states = row
+        counted = [(owner_id, datetime.fromisoformat(bucket), n) for owner_id, bucket, n in buckets or []]
+        return World(decided={*_lead_cycles(decided), *_lead_cycles(queued_now)},
+                     nurtured=set(_lead_cycles(nurtured_now)),
+                     loads=loads_from_counts(owners, counted, open_counts or {}, now),
+                     states=dict(states or {}))
 
     async def account_owners(self) -> dict[str, str]:
         rows = (await self.session.execute(select(accounts.c.domain, accounts.c.owner_id))).all()
         return {domain: owner_id for domain, owner_id in rows}
 
-    # -- decisions, queues, assignments ----------------------------------------------------
+    async def accounts_for(self, domains: Iterable[str]) -> dict[str, str]:
+        """The owners of these normalised account domains (those a batch's leads come from)."""
+        wanted = sorted(set(domains))
+        if not wanted:
+            return {}
+        rows = (await self.session.execute(
+            select(accounts.c.domain, accounts.c.owner_id).where(any_of(accounts.c.domain, wanted)))).all()
+        return {domain: owner_id for domain, owner_id in rows}
 
-    async def record_decision(self, lead_id: uuid.UUID, cycle: int, kind: str, record: dict[str, Any],
-                              decided_at: datetime) -> None:
-        await self.session.execute(decisions.insert().values(
-            lead_id=lead_id, cycle=cycle, kind=kind, decision=record, decided_at=decided_at))
+    # -- writing a transaction's decisions -----------------------------------------------------
 
-    async def enqueue(self, lead_id: uuid.UUID, cycle: int, *, target: Mapping[str, str], rule: str,
-                      queued_at: datetime, record: dict[str, Any]) -> None:
-        await self.session.execute(insert(queued).values(
-            lead_id=lead_id, cycle=cycle, team_id=target.get("team"), owner_id=target.get("owner"),
-            rule=rule, queued_at=queued_at, decision=record,
-        ).on_conflict_do_update(index_elements=["lead_id", "cycle"], set_={"decision": record}))
-
-    async def dequeue(self, lead_id: uuid.UUID, cycle: int) -> None:
-        await self.session.execute(queued.delete().where(queued.c.lead_id == lead_id, queued.c.cycle == cycle))
+    async def write(self, writes: RoutingWrites) -> list[Envelope]:
+        """Everything ``writes`` gathered: the new assignments and nurture records first (those a
+        concurrent transaction took already are dropped with what depends on them), the closes,
+        then every other table in one statement. Returns the events written to the outbox."""
+        taken = await self._take(writes)
+        for (lead_id, cycle), changed in writes.reassignments:  # the clock's and deactivations' only: rare
+            await self.session.execute(assignments.update().where(
+                assignments.c.lead_id == lead_id, assignments.c.cycle == cycle,
+            ).values(**changed, reassignments=assignments.c.reassignments + 1))
+        closed_owners = await self._close(writes.closes)
+        steps = writes.taken(taken)
+        assigned: Counter[tuple[str, datetime]] = Counter()
+        opened: Counter[str] = Counter()
+        for step in steps:
+            assigned.update(step.assigned)
+            opened.update(step.opened)
+        opened.subtract(closed_owners)
+        envelopes = [e for step in steps for e in step.envelopes]
+        statements = [
+            *self._upsert_leads(writes),
+            *_inserts(decisions, [s.decision for s in steps if s.decision is not None]),
+            *self._queue_changes(writes.queue),
+            *self._states([s.state for s in steps if s.state is not None]),
+            *_add_counts(owner_assignment_counts, ["owner_id", "bucket"], "assigned",
+                         [{"owner_id": o, "bucket": b, "assigned": n} for (o, b), n in assigned.items() if n]),
+            *_add_counts(owner_open_counts, ["owner_id"], "open",
+                         [{"owner_id": o, "open": n} for o, n in opened.items() if n]),
+            *_inserts(crm_deliveries, [s.delivery for s in steps if s.delivery is not None],
+                      conflict=["event_id"]),
+            *Outbox(outbox_table(self.metadata)).statements(envelopes),
+        ]
+        await execute_together(self.session, statements)
+        return envelopes
 
     async def waiting(self, limit: int) -> list[QueuedLead]:
         rows = (await self.session.execute(select(queued).order_by(queued.c.queued_at).limit(limit))).all()
         return [_queued(r) for r in rows]
-
-    async def assign(self, lead_id: uuid.UUID, cycle: int, values: dict[str, Any]) -> bool:
-        """The cycle's first assignment; False when the cycle already has its owner."""
-        inserted = (await self.session.execute(
-            insert(assignments).values(lead_id=lead_id, cycle=cycle, **values)
-            .on_conflict_do_nothing().returning(assignments.c.id)
-        )).first()
-        return inserted is not None
-
-    async def reassign(self, lead_id: uuid.UUID, cycle: int, values: dict[str, Any]) -> None:
-        await self.session.execute(assignments.update().where(
-            assignments.c.lead_id == lead_id, assignments.c.cycle == cycle,
-        ).values(**values, reassignments=assignments.c.reassignments + 1))
 
     async def open_assignments_of(self, owner_id: str) -> list[OpenAssignment]:
         rows = (await self.session.execute(
@@ -266,12 +339,73 @@ class RoutingRepository(Repository):
         )).scalars()
         return {o for o in owners if o is not None}
 
-    async def close(self, lead_id: uuid.UUID, cycle: int, *, accepted_at: datetime | None) -> None:
-        """Sales acted: accepted stops the SLA clock; any other outcome closes the assignment."""
-        await self.session.execute(assignments.update().where(
-            assignments.c.lead_id == lead_id, assignments.c.cycle == cycle, assignments.c.status == "assigned",
-        ).values(status="accepted" if accepted_at is not None else "closed", accepted_at=accepted_at,
-                 sla_due_at=None, sla_reassign_at=None))
+    async def _take(self, writes: RoutingWrites) -> set[Condition]:
+        """Insert the new assignments and nurture records in one statement; those inserted."""
+        parts = []
+        if writes.new_assignments:
+            rows = [{"lead_id": lead_id, "cycle": cycle, **values}
+                    for (lead_id, cycle), values in sorted(writes.new_assignments.items())]
+            parts.append(insert(assignments).values(rows).on_conflict_do_nothing()
+                         .returning(literal("assigned").label("kind"), assignments.c.lead_id, assignments.c.cycle))
+        if writes.new_nurtures:
+            rows = [{"lead_id": lead_id, "cycle": cycle} for lead_id, cycle in sorted(writes.new_nurtures)]
+            parts.append(insert(nurtured).values(rows).on_conflict_do_nothing()
+                         .returning(literal("nurtured").label("kind"), nurtured.c.lead_id, nurtured.c.cycle))
+        if not parts:
+            return set()
+        ctes = [part.cte(f"taken_{i}") for i, part in enumerate(parts)]
+        query = union_all(*(select(c.c.kind, c.c.lead_id, c.c.cycle) for c in ctes)) if len(ctes) > 1 \
+            else select(ctes[0].c.kind, ctes[0].c.lead_id, ctes[0].c.cycle)
+        return {(kind, lead_id, cycle) for kind, lead_id, cycle in (await self.session.execute(query)).all()}
+
+    async def _close(self, closes: Mapping[LeadCycle, datetime | None]) -> list[str]:
+        """Sales acted: accepted stops the SLA clock; any other outcome closes the assignment.
+        Returns the owner of each assignment closed (their open count falls)."""
+        if not closes:
+            return []
+        given = values(column("lead_id", UUID(as_uuid=True)), column("cycle", Integer),
+                       column("accepted_at", DateTime(timezone=True)), name="outcome").data(
+            [(lead_id, cycle, accepted_at) for (lead_id, cycle), accepted_at in sorted(closes.items())])
+        t = assignments.c
+        rows = (await self.session.execute(
+            update(assignments)
+            .where(t.lead_id == given.c.lead_id, t.cycle == given.c.cycle, t.status == "assigned")
+            .values(status=case((given.c.accepted_at.is_not(None), "accepted"), else_="closed"),
+                    accepted_at=given.c.accepted_at, sla_due_at=None, sla_reassign_at=None)
+            .returning(t.owner_id)
+        )).scalars().all()
+        return list(rows)
+
+    def _upsert_leads(self, writes: RoutingWrites) -> list[Executable]:
+        if not writes.leads:
+            return []
+        stmt = insert(routed_leads).values([writes.leads[k] for k in sorted(writes.leads)])
+        return [stmt.on_conflict_do_update(index_elements=["lead_id"], set_={
+            name: stmt.excluded[name] for name in ("email", "cycle", "facts", "updated_at")})]
+
+    def _queue_changes(self, changes: Mapping[LeadCycle, dict[str, Any] | None]) -> list[Executable]:
+        put = [row for _, row in sorted(changes.items(), key=lambda item: item[0]) if row is not None]
+        gone = [key for key, row in sorted(changes.items(), key=lambda item: item[0]) if row is None]
+        statements: list[Executable] = []
+        if put:
+            stmt = insert(queued).values(put)
+            statements.append(stmt.on_conflict_do_update(index_elements=["lead_id", "cycle"],
+                                                         set_={"decision": stmt.excluded.decision}))
+        if gone:
+            statements.append(queued.delete().where(tuple_(queued.c.lead_id, queued.c.cycle).in_(gone)))
+        return statements
+
+    def _states(self, changes: Sequence[tuple[str, dict[str, Any]]]) -> list[Executable]:
+        latest = dict(changes)  # a team's last state in the batch wins
+        if not latest:
+            return []
+        stmt = insert(strategy_states).values([{"team_id": t, "state": state} for t, state in sorted(latest.items())])
+        return [stmt.on_conflict_do_update(index_elements=["team_id"],
+                                           set_={"state": stmt.excluded.state, "updated_at": func.now()})]
+
+    async def forget_counts_before(self, moment: datetime) -> None:
+        """Load counters no cap reads any more."""
+        await self.session.execute(owner_assignment_counts.delete().where(owner_assignment_counts.c.bucket < moment))
 
     # -- reads for the API -----------------------------------------------------------------
 

@@ -133,3 +133,21 @@ crm_deliveries = Table(
     UniqueConstraint("event_id"),
     Index("ix_crm_deliveries_pending", "next_attempt_at", postgresql_where=text("delivered_at IS NULL")),
 )
+
+# Each owner's load as counters kept with the assignments (``RoutingRepository.write``), so a
+# decision reads a few rows per owner, not the assignments of the last eight days.
+owner_assignment_counts = Table(
+    "owner_assignment_counts",
+    metadata,
+    Column("owner_id", String(100), primary_key=True),
+    Column("bucket", DateTime(timezone=True), primary_key=True),  # 15 minutes (every zone's offset is a multiple)
+    Column("assigned", Integer, nullable=False),
+    Index("ix_owner_assignment_counts_bucket", "bucket"),
+)
+
+owner_open_counts = Table(
+    "owner_open_counts",
+    metadata,
+    Column("owner_id", String(100), primary_key=True),
+    Column("open", Integer, nullable=False),
+)

@@ -75,6 +75,16 @@ def is_free_mail(domain: str | None, free_mail: frozenset[str]) -> bool:
                                                          and identity.is_free_mail(registrable, free_mail))
 
 
+def account_domains(facts: LeadFacts, free_mail: frozenset[str]) -> list[str]:
+    """The account domains ``find_account`` would look up for this lead, in its order."""
+    found = []
+    for candidate in (facts.company_domain, facts.email_domain):
+        domain = normalise_account_domain(candidate)
+        if domain is not None and not is_free_mail(candidate, free_mail):
+            found.append(domain)
+    return found
+
+
 def find_account(facts: LeadFacts, accounts: Mapping[str, str], free_mail: frozenset[str]
                  ) -> tuple[str, str] | None:
     """``(account domain, owner id)`` for the lead, or None.
@@ -84,10 +94,7 @@ def find_account(facts: LeadFacts, accounts: Mapping[str, str], free_mail: froze
     """
     if not accounts:
         return None
-    for candidate in (facts.company_domain, facts.email_domain):
-        domain = normalise_account_domain(candidate)
-        if domain is None or is_free_mail(candidate, free_mail):
-            continue
+    for domain in account_domains(facts, free_mail):
         owner_id = accounts.get(domain)
         if owner_id is not None:
             return domain, owner_id

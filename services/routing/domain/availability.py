@@ -11,7 +11,7 @@ give the instants to count between.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -38,6 +38,24 @@ class OwnerLoad:
 
 
 NO_LOAD = OwnerLoad()
+
+
+def loads_from_counts(owners: Iterable[Owner], assigned: Iterable[tuple[str, datetime, int]],
+                      open_counts: Mapping[str, int], now: datetime) -> dict[str, OwnerLoad]:
+    """Each owner's load from the counters kept with the assignments: ``assigned`` holds
+    (owner id, bucket start, assignments in that 15-minute bucket); every local midnight and
+    Monday starts on a bucket boundary, since zone offsets are multiples of 15 minutes."""
+    by_owner: dict[str, list[tuple[datetime, int]]] = {}
+    for owner_id, bucket, n in assigned:
+        by_owner.setdefault(owner_id, []).append((bucket, n))
+    loads: dict[str, OwnerLoad] = {}
+    for owner in owners:
+        day, week = day_bounds(owner, now)[0], week_bounds(owner, now)[0]
+        mine = by_owner.get(owner.id, [])
+        loads[owner.id] = OwnerLoad(assigned_today=sum(n for at, n in mine if at >= day),
+                                    assigned_this_week=sum(n for at, n in mine if at >= week),
+                                    open_assignments=open_counts.get(owner.id, 0))
+    return loads
 
 
 def require_aware(moment: datetime, name: str = "now") -> None:

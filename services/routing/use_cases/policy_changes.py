@@ -11,13 +11,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from services.routing.domain.batch_writes import RoutingWrites
 from services.routing.domain.policy import RoutingPolicy
 from services.routing.domain.revisions import derive, next_version
 from services.routing.repository import RoutingRepository
 from services.routing.use_cases.assignment import Router, reassign
 from shared.db.versioned_store import VersionExists
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.events.envelope import Envelope
 from shared.service.errors import field_errors
 
 Change = Callable[[dict[str, Any]], None]
@@ -73,17 +73,16 @@ async def deactivate_owner(router: Router, repository: RoutingRepository, owner_
     snapshot = await router.locked_snapshot(repository, now)
     rerouted: list[dict[str, str]] = []
     stuck: list[str] = []
-    emitted: list[Envelope] = []
+    writes = RoutingWrites()
     open_ones = await repository.open_assignments_of(owner_id)
     leads = await repository.routed_leads(a.lead_id for a in open_ones)
     for assignment in open_ones:
         lead = leads.get(assignment.lead_id)
-        out = None if lead is None else await reassign(router, repository, lead, from_owner=owner_id,
-                                                        exclude=frozenset(), snapshot=snapshot, now=now)
+        out = None if lead is None else reassign(router, writes, lead, replacing=assignment, exclude=frozenset(),
+                                                  snapshot=snapshot, now=now)
         if out is None:
             stuck.append(str(assignment.lead_id))
             continue
-        emitted.append(out)
         rerouted.append({"lead_id": str(assignment.lead_id), "owner_id": out.payload["owner_id"]})
-    await repository.emit(emitted)
+    await repository.write(writes)
     return Deactivated(policy.version, rerouted, stuck)

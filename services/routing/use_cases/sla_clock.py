@@ -13,9 +13,10 @@ from typing import get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.routing.domain.batch_writes import RoutingWrites
 from services.routing.domain.sla import SlaClock, due_action, next_due_at, working_deadline
 from services.routing.domain.snapshot import RoutingSnapshot
-from services.routing.repository import OpenAssignment, RoutingRepository
+from services.routing.repository import LOAD_WINDOW, OpenAssignment, RoutingRepository
 from services.routing.use_cases.assignment import Router, reassign
 from shared.db.engine import unit_of_work
 from shared.events.envelope import Envelope, utcnow
@@ -51,35 +52,33 @@ class RoutingClock:
         async with unit_of_work(self._sessions) as session:
             repository = RoutingRepository(session)
             snapshot = await self._router.locked_snapshot(repository, now)
-            emitted = await self._drain_queues(repository, snapshot, now)
-            emitted += await self._enforce_sla(repository, snapshot, now)
-            await repository.emit(emitted)
+            writes = RoutingWrites()
+            await self._drain_queues(repository, writes, snapshot, now)
+            await self._enforce_sla(repository, writes, snapshot, now)
+            emitted = await repository.write(writes)
+            await repository.forget_counts_before(now - LOAD_WINDOW)
         count_breaches(emitted)  # the tick committed: its breaches happened
         if emitted:
             self._on_emitted()
         return len(emitted)
 
-    async def _drain_queues(self, repository: RoutingRepository, snapshot: RoutingSnapshot,
-                            now: datetime) -> list[Envelope]:
-        emitted = []
-        for waiting in await repository.waiting(self._batch_size):
-            lead = await repository.routed_lead(waiting.lead_id)
+    async def _drain_queues(self, repository: RoutingRepository, writes: RoutingWrites, snapshot: RoutingSnapshot,
+                            now: datetime) -> None:
+        waiting_leads = await repository.waiting(self._batch_size)
+        leads = await repository.routed_leads(w.lead_id for w in waiting_leads)
+        for waiting in waiting_leads:
+            lead = leads.get(waiting.lead_id)
             if lead is None or lead.cycle != waiting.cycle:
-                await repository.dequeue(waiting.lead_id, waiting.cycle)
+                writes.queue[(waiting.lead_id, waiting.cycle)] = None
                 continue
             decision = self._router.decide(lead.lead_facts(), snapshot, now, queued=waiting)
             if decision.outcome == "queued" and decision.queue and decision.queue.target == waiting.target:
                 continue  # still nobody: keep waiting quietly, no new decision record
-            out = await self._router.record(repository, decision, lead, kind="assigned", cause=None,
-                                            snapshot=snapshot)
-            if out is not None:
-                emitted.append(out)
-        return emitted
+            self._router.record(writes, decision, lead, kind="assigned", cause=None, snapshot=snapshot)
 
-    async def _enforce_sla(self, repository: RoutingRepository, snapshot: RoutingSnapshot,
-                           now: datetime) -> list[Envelope]:
+    async def _enforce_sla(self, repository: RoutingRepository, writes: RoutingWrites, snapshot: RoutingSnapshot,
+                           now: datetime) -> None:
         policy = self._router.policy
-        emitted: list[Envelope] = []
         for row in await repository.sla_due(now, self._batch_size):
             clock = self._clock_of(row)
             escalated = row.escalated_at is not None
@@ -89,27 +88,25 @@ class RoutingClock:
                 continue
             lead = await repository.routed_lead(row.lead_id)
             due_at = next_due_at(clock, escalated=escalated)
+            breach = writes.step()  # the breach is said before the reassignment it causes
             rerouted: Envelope | None = None
             if action == "escalate":
                 await repository.escalated(row.id, at=now, reassign_at=clock.reassign_at)
             elif action == "reassign" and lead is not None:
                 earlier = await repository.earlier_owners(row.lead_id, row.cycle)
-                rerouted = await reassign(self._router, repository, lead, from_owner=row.owner_id,
-                                          exclude=frozenset(earlier), snapshot=snapshot, now=now)
+                rerouted = reassign(self._router, writes, lead, replacing=row, exclude=frozenset(earlier),
+                                    snapshot=snapshot, now=now)
                 if rerouted is None:
                     action = "no_one_to_reassign"
                     await repository.stop_clock(row.id)
             else:
                 await repository.stop_clock(row.id)
             email = lead.email if lead is not None else ""
-            emitted.append(Envelope.start(
+            breach.envelopes.append(Envelope.start(
                 SlaBreached(email=email, cycle=row.cycle, owner_id=row.owner_id, due_at=due_at,
                             breaches=row.reassignments + 1, action=action),
                 lead_id=row.lead_id, producer="routing",
                 correlation_id=(lead.correlation_id if lead else None) or str(row.lead_id)))
-            if rerouted is not None:
-                emitted.append(rerouted)
-        return emitted
 
     def _clock_of(self, row: OpenAssignment) -> SlaClock:
         """The assignment's clock as stored; a clock stored before both moments were kept gets
