@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import Executable, Row, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.feedback.domain.history import TimelineEvent, lead_cycles
 from services.feedback.domain.latency import MEASURED_TYPES
 from services.feedback.domain.reports import LeadCycle
+from services.feedback.domain.stages import StageRow
 from services.feedback.tables import (
     crm_contacts,
     lead_aliases,
@@ -26,10 +27,9 @@ from services.feedback.tables import (
     parked_outcomes,
     timeline,
 )
+from shared.db.bulk import any_of, execute_together, row_chunks
 from shared.db.repository import Repository
 from shared.events.codec import Event
-
-STAGES_BEFORE_ROUTING = ("captured", "nurture", "recycled")
 
 
 @dataclass(frozen=True)
@@ -70,46 +70,41 @@ class FeedbackRepository(Repository):
 
     # -- the timeline and the stage it moves -------------------------------------------------
 
-    async def record(self, events: Sequence[Event]) -> None:
-        """Every event once, by its id: a redelivery changes nothing."""
-        await self.session.execute(
-            insert(timeline).on_conflict_do_nothing(index_elements=["event_id"]),
-            [{"event_id": e.envelope.event_id, "lead_id": e.envelope.lead_id, "type": e.envelope.type,
-              "occurred_at": e.envelope.occurred_at, "producer": e.envelope.producer,
-              "correlation_id": e.envelope.correlation_id, "causation_id": e.envelope.causation_id,
-              "payload": e.envelope.payload} for e in events],
-        )
+    async def lock_stages(self, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StageRow]:
+        """The stored stages of these leads, locked in key order."""
+        if not lead_ids:
+            return {}
+        rows = (await self.session.execute(
+            select(lead_stages).where(any_of(lead_stages.c.lead_id, lead_ids)).order_by(lead_stages.c.lead_id)
+            .with_for_update())).all()
+        return {r.lead_id: StageRow(r.lead_id, r.email, r.cycle, r.stage, r.owner_id, r.correlation_id, r.updated_at)
+                for r in rows}
 
-    async def captured(self, lead_id: uuid.UUID, *, email: str, correlation_id: str) -> None:
-        await self.session.execute(
-            insert(lead_stages).values(lead_id=lead_id, email=email, stage="captured", correlation_id=correlation_id)
-            .on_conflict_do_nothing())
-
-    async def routed(self, lead_id: uuid.UUID, *, email: str, cycle: int, owner_id: str, correlation_id: str,
-                     at: datetime) -> None:
-        """The lead has an owner in ``cycle``, unless it already moved past routing in it."""
-        stmt = insert(lead_stages).values(lead_id=lead_id, email=email, cycle=cycle, stage="routed",
-                                          owner_id=owner_id, correlation_id=correlation_id)
-        current = lead_stages.c
-        await self.session.execute(stmt.on_conflict_do_update(
-            index_elements=["lead_id"],
-            set_={"cycle": cycle, "stage": "routed", "owner_id": owner_id, "updated_at": at},
-            where=or_(current.cycle < cycle, (current.cycle == cycle) & current.stage.in_(STAGES_BEFORE_ROUTING)),
-        ))
-
-    async def nurtured(self, lead_id: uuid.UUID, *, email: str, cycle: int, correlation_id: str,
-                       at: datetime) -> None:
-        await self.session.execute(
-            insert(lead_stages).values(lead_id=lead_id, email=email, cycle=cycle, stage="nurture",
-                                       correlation_id=correlation_id)
-            .on_conflict_do_update(index_elements=["lead_id"], set_={"stage": "nurture", "updated_at": at},
-                                   where=(lead_stages.c.cycle == cycle) & (lead_stages.c.stage == "captured")))
+    async def record(self, events: Sequence[Event], *, new_stages: Sequence[StageRow] = (),
+                     moved_stages: Sequence[StageRow] = ()) -> None:
+        """Every event once on the timeline, by its id (a redelivery changes nothing), and the
+        stages they moved, in one statement. ``moved_stages`` were locked by ``lock_stages``;
+        ``new_stages`` were not stored, and one another transaction stored meanwhile is kept."""
+        rows = [{"event_id": e.envelope.event_id, "lead_id": e.envelope.lead_id, "type": e.envelope.type,
+                 "occurred_at": e.envelope.occurred_at, "producer": e.envelope.producer,
+                 "correlation_id": e.envelope.correlation_id, "causation_id": e.envelope.causation_id,
+                 "payload": e.envelope.payload} for e in events]
+        statements: list[Executable] = [
+            insert(timeline).values(chunk).on_conflict_do_nothing(index_elements=["event_id"])
+            for chunk in row_chunks(rows)]
+        if new_stages:
+            statements.append(insert(lead_stages).values([asdict(s) for s in new_stages]).on_conflict_do_nothing())
+        if moved_stages:
+            stmt = insert(lead_stages).values([asdict(s) for s in moved_stages])
+            statements.append(stmt.on_conflict_do_update(index_elements=["lead_id"], set_={
+                name: stmt.excluded[name] for name in ("cycle", "stage", "owner_id", "updated_at")}))
+        await execute_together(self.session, statements)
 
     async def latency_entries(self, lead_ids: Sequence[uuid.UUID]) -> list[Row[Any, Any, Any, Any]]:
         """The captured, scored and routed entries of these leads (for stage latencies)."""
         return list((await self.session.execute(
             select(timeline.c.event_id, timeline.c.type, timeline.c.occurred_at, timeline.c.causation_id)
-            .where(timeline.c.lead_id.in_(list(lead_ids)), timeline.c.type.in_(MEASURED_TYPES))
+            .where(any_of(timeline.c.lead_id, lead_ids), timeline.c.type.in_(MEASURED_TYPES))
         )).all())
 
     # -- outcomes ----------------------------------------------------------------------------

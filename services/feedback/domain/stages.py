@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 
 from shared.events.payloads import Outcome
@@ -63,3 +66,49 @@ def next_stage(current: str, outcome: Outcome) -> str:
             f"'{outcome.value}' cannot follow stage '{current}'; it needs one of: {', '.join(sorted(allowed))}"
         )
     return STAGE_AFTER[outcome]
+
+
+# ---- the stages pipeline events move (the timeline consumer) ------------------------------
+
+STAGES_BEFORE_ROUTING = ("captured", "nurture", "recycled")
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """A lead's stage as feedback keeps it (``lead_stages``)."""
+
+    lead_id: uuid.UUID
+    email: str
+    cycle: int
+    stage: str
+    owner_id: str | None
+    correlation_id: str | None
+    updated_at: datetime
+
+
+def after_captured(current: StageRow | None, lead_id: uuid.UUID, *, email: str, correlation_id: str,
+                   now: datetime) -> StageRow | None:
+    """A new lead starts captured; a known one stays where it is (None: no change)."""
+    if current is not None:
+        return None
+    return StageRow(lead_id, email, 1, "captured", None, correlation_id, now)
+
+
+def after_routed(current: StageRow | None, lead_id: uuid.UUID, *, email: str, cycle: int, owner_id: str,
+                 correlation_id: str, at: datetime, now: datetime) -> StageRow | None:
+    """The lead has an owner in ``cycle``, unless it already moved past routing in it."""
+    if current is None:
+        return StageRow(lead_id, email, cycle, "routed", owner_id, correlation_id, now)
+    if current.cycle < cycle or (current.cycle == cycle and current.stage in STAGES_BEFORE_ROUTING):
+        return replace(current, cycle=cycle, stage="routed", owner_id=owner_id, updated_at=at)
+    return None
+
+
+def after_nurtured(current: StageRow | None, lead_id: uuid.UUID, *, email: str, cycle: int, correlation_id: str,
+                   at: datetime, now: datetime) -> StageRow | None:
+    """Routing sent the lead to nurture: only a lead still captured in that cycle moves."""
+    if current is None:
+        return StageRow(lead_id, email, cycle, "nurture", None, correlation_id, now)
+    if current.cycle == cycle and current.stage == "captured":
+        return replace(current, stage="nurture", updated_at=at)
+    return None
