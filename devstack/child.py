@@ -103,13 +103,16 @@ def spawn(
     run_as: RunAs | None = None,
     death_signal: signal.Signals = signal.SIGTERM,
     echo_prefix: str | None = None,
+    append: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start a long-running child with stdout+stderr going to `log_path` (truncated).
+    """Start a long-running child with stdout+stderr going to `log_path` (truncated, or with
+    `append` added to: a component started again keeps what it logged before it was stopped or
+    killed, which is what one reads after a fault).
 
     With `echo_prefix`, output is also copied line by line to our stderr.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "wb")  # noqa: SIM115 - handed to the child, closed below
+    log = open(log_path, "ab" if append else "wb")  # noqa: SIM115 - handed to the child, closed below
     arm = _death_signal_setter(death_signal)
 
     def make() -> subprocess.Popen[bytes]:

@@ -137,6 +137,7 @@ class KafkaBroker:
         self.heap = heap
         self._prepared = False
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started_before = False  # a restart appends to the log instead of truncating it
 
     @property
     def bootstrap(self) -> str:
@@ -229,7 +230,9 @@ class KafkaBroker:
             log_path=self.log_path,
             cwd=self.state_dir,
             death_signal=signal.SIGTERM,
+            append=self._started_before,
         )
+        self._started_before = True
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until the broker answers metadata requests and can coordinate consumer groups.

@@ -98,6 +98,7 @@ class EmbeddedPostgres:
         self._run_as: child.RunAs | None = None
         self._prepared = False
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started_before = False  # a restart appends to the log instead of truncating it
 
     @property
     def url(self) -> str:
@@ -181,7 +182,9 @@ class EmbeddedPostgres:
             cwd=self.state_dir,
             run_as=self._run_as,
             death_signal=signal.SIGINT,
+            append=self._started_before,
         )
+        self._started_before = True
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Block until the server accepts connections, then create the database if missing."""

@@ -20,7 +20,11 @@ from devstack.errors import DevstackError
 
 
 class ServiceProcess:
-    """`services.<name>.app:create_app` served on 127.0.0.1:`port`."""
+    """`services.<name>.app:create_app` served on 127.0.0.1:`port`.
+
+    ``label`` names this process in messages and echoed logs; it defaults to the service's
+    name and differs for a further replica of the same service (``routing-2``).
+    """
 
     def __init__(
         self,
@@ -31,14 +35,17 @@ class ServiceProcess:
         log_path: Path,
         cwd: Path,
         echo: bool = False,
+        label: str | None = None,
     ) -> None:
         self.name = name
+        self.label = label or name
         self.port = port
         self.env = dict(env)
         self.log_path = log_path
         self.cwd = cwd
         self.echo = echo
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started_before = False  # a restart appends to the log instead of truncating it
 
     @property
     def url(self) -> str:
@@ -51,7 +58,7 @@ class ServiceProcess:
     def start(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             return
-        child.ensure_port_free(self.port, f"the {self.name} service")
+        child.ensure_port_free(self.port, f"the {self.label} service")
         self._proc = child.spawn(
             [
                 sys.executable,
@@ -68,19 +75,21 @@ class ServiceProcess:
             log_path=self.log_path,
             cwd=self.cwd,
             env={**self.env, "PYTHONUNBUFFERED": "1"},
-            echo_prefix=f"[{self.name}]" if self.echo else None,
+            echo_prefix=f"[{self.label}]" if self.echo else None,
+            append=self._started_before,
         )
+        self._started_before = True
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until GET /readyz answers 200."""
         if self._proc is None:
-            raise DevstackError(f"{self.name} was not started")
+            raise DevstackError(f"{self.label} was not started")
         deadline = time.monotonic() + timeout
         last = "no answer"
         with httpx.Client(timeout=2.0) as http:
             while time.monotonic() < deadline:
                 if self._proc.poll() is not None:
-                    raise child.failure(f"{self.name} died during startup", self.log_path, self._proc)
+                    raise child.failure(f"{self.label} died during startup", self.log_path, self._proc)
                 try:
                     response = http.get(f"{self.url}/readyz")
                     if response.status_code == 200:
@@ -90,7 +99,7 @@ class ServiceProcess:
                     last = type(exc).__name__
                 time.sleep(0.1)
         raise child.failure(
-            f"{self.name} not ready at {self.url}/readyz after {timeout:.0f} s (last: {last})",
+            f"{self.label} not ready at {self.url}/readyz after {timeout:.0f} s (last: {last})",
             self.log_path,
             self._proc,
         )

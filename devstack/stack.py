@@ -42,6 +42,16 @@ SERVICES: tuple[str, ...] = tuple(LOCAL_SERVICE_PORTS)
 EXAMPLE_FORM_PAGE = "http://127.0.0.1:8080"  # where README serves examples/forms/contact.html from
 
 
+def replica_name(service: str, index: int) -> str:
+    """How the stack names the ``index``-th process of ``service`` (from 1): the first is the
+    service itself ("routing"), the others "routing-2", "routing-3", ... That name is the
+    process's handle (``kill_service``, ``start_service``, ``log_path``, ``replica_urls``) and
+    its log file; its consumers' static-membership instance id is ``local-<name>``."""
+    if index < 1:
+        raise DevstackError(f"replica indexes start at 1, not {index}")
+    return service if index == 1 else f"{service}-{index}"
+
+
 @dataclass
 class StackConfig:
     """Everything that differs between the interactive stack and a test stack."""
@@ -62,6 +72,12 @@ class StackConfig:
     intake_sources: Sequence[str] = credentials.INTAKE_SOURCES  # each gets an API key
     durable_database: bool = True  # False: fsync and synchronous_commit off (throw-away test stacks only)
     ready_timeout: float = 90.0
+    # service -> how many processes of it run (default 1), e.g. {"scoring": 2, "routing": 2}: every
+    # further replica ("routing-2", see replica_name) shares the database, the topics and the consumer
+    # groups, has an instance id of its own (static membership: the same id would fence the other
+    # replica out of its groups) and listens on a port of its own (replica_ports, else a free one)
+    replicas: dict[str, int] = field(default_factory=dict)
+    replica_ports: dict[str, int] = field(default_factory=dict)  # replica name ("routing-2") -> port
 
     @classmethod
     def default(cls, state_dir: Path | None = None, **overrides: Any) -> StackConfig:
@@ -167,8 +183,9 @@ class Stack:
     def logs_dir(self) -> Path:
         return self.layout.logs_dir
 
-    def env_for(self, service: str) -> dict[str, str]:
-        """The variables a service process gets on top of our environment (also handy in-process)."""
+    def env_for(self, service: str, index: int = 1) -> dict[str, str]:
+        """The variables a service process gets on top of our environment (also handy in-process);
+        ``index`` > 1: those of a further replica, whose instance id has its index appended."""
         env: dict[str, str] = {}
         for name in SERVICES:
             prefix = f"HANDOFF_{name.upper()}_"
@@ -185,7 +202,20 @@ class Stack:
         env["HANDOFF_SCORING_ADMIN_TOKEN"] = self.secrets.admin_token
         env["HANDOFF_ROUTING_ADMIN_TOKEN"] = self.secrets.admin_token
         env.update(self.config.service_env.get(service, {}))
+        if index > 1:  # after service_env, so an instance id set there gets the suffix too
+            key = f"HANDOFF_{service.upper()}_INSTANCE_ID"
+            env[key] = f"{env[key]}-{index}"
         return env
+
+    @property
+    def replica_urls(self) -> dict[str, str]:
+        """Base URL of every service process by its name (``replica_name``): the first replica of
+        each service under the service's name, as in ``urls``, and the others, e.g. "routing-2"."""
+        return {name: service.url for name, service in self._services.items()}
+
+    def replicas_of(self, service: str) -> list[str]:
+        """The names of the processes of ``service`` this stack started, the first one first."""
+        return [name for name, process in self._services.items() if process.name == service]
 
     def dead_components(self) -> dict[str, int]:
         """Components that exited although the stack was not stopped: name -> exit status."""
@@ -212,6 +242,11 @@ class Stack:
             raise DevstackError(
                 f"unknown services: {', '.join(sorted(unknown))} (known: {', '.join(SERVICES)})"
             )
+        for service, count in self.config.replicas.items():
+            if service not in self.config.services:
+                raise DevstackError(f"replicas of {service}, which this stack does not run")
+            if count < 1:
+                raise DevstackError(f"{service}: at least 1 replica, not {count}")
         self._started_at = time.monotonic()
         self._closing = False
         self._register_cleanup()
@@ -248,7 +283,8 @@ class Stack:
             self._unregister_cleanup()
 
     def kill_service(self, name: str) -> None:
-        """kill -9 one service process, as a crash or the OOM killer does; the rest keeps running."""
+        """kill -9 one service process, as a crash or the OOM killer does; the rest keeps running.
+        ``name``: a service (its first replica) or a further replica ("routing-2")."""
         process = self._services[name].process
         if process is None or process.poll() is not None:
             raise DevstackError(f"{name} is not running")
@@ -256,10 +292,49 @@ class Stack:
         process.wait(timeout=10)
 
     def start_service(self, name: str, timeout: float | None = None) -> None:
-        """Start a service killed by ``kill_service`` again, with the same environment, until ready."""
+        """Start a service (or replica) killed by ``kill_service`` again, with the same environment
+        and port, until ready."""
         service = self._services[name]
         self._launch(service)
         service.wait_ready(timeout or self.config.ready_timeout)
+
+    def start_replica(self, service: str, index: int, timeout: float | None = None) -> str:
+        """Start the ``index``-th replica (2, 3, ...) of a running service until ready and return its
+        name ("routing-2"); a replica started before is started again, like ``start_service``.
+        ``StackConfig.replicas`` has ``start`` do this for each replica it asks for."""
+        if index < 2:
+            raise DevstackError(f"replica {index} of {service}: the stack starts the first replica itself")
+        if service not in self._services:
+            raise DevstackError(f"{service} is not running in this stack")
+        name = replica_name(service, index)
+        if name not in self._services:
+            self._services[name] = self._service_process(service, index)
+            self._step(f"starting {name} on :{self._services[name].port}")
+        self.start_service(name, timeout)
+        return name
+
+    def kill_kafka(self) -> None:
+        """kill -9 the broker, as a crash does: no controlled shutdown, the logs recovered at the next
+        start. Clients see connections refused until ``start_kafka``."""
+        process = self._broker.process if self._broker else None
+        if process is None or process.poll() is not None:
+            raise DevstackError("this stack's Kafka broker is not running")
+        process.kill()
+        process.wait(timeout=10)
+
+    def stop_kafka(self) -> None:
+        """Stop the broker (SIGTERM: controlled shutdown) and leave the rest running: an outage."""
+        if self._broker is None:
+            raise DevstackError("this stack runs no Kafka broker")
+        self._broker.stop()
+
+    def start_kafka(self, timeout: float | None = None) -> None:
+        """Start the broker stopped or killed before again, on the same ports and data, until it
+        answers metadata requests and coordinates groups."""
+        if self._broker is None:
+            raise DevstackError("this stack runs no Kafka broker")
+        self._launch(self._broker)
+        self._broker.wait_ready(timeout or self.config.ready_timeout)
 
     def freeze_postgres(self) -> None:
         """SIGSTOP every PostgreSQL process: connections stay open and nothing answers, as with a
@@ -358,19 +433,29 @@ class Stack:
 
         upgrade_all(self.database_url)
 
+    def _service_process(self, service: str, index: int) -> ServiceProcess:
+        name = replica_name(service, index)
+        if index == 1:
+            port = self.config.service_ports[service]
+        else:
+            port = self.config.replica_ports.get(name) or child.free_ports(1)[0]
+        return ServiceProcess(
+            service,
+            port=port,
+            env={**os.environ, **self.env_for(service, index)},
+            log_path=self.layout.log(name),
+            cwd=paths.REPO_ROOT,
+            echo=self.config.echo,
+            label=name,
+        )
+
     def _start_services(self) -> None:
-        for name in self.config.services:
-            service = ServiceProcess(
-                name,
-                port=self.config.service_ports[name],
-                env={**os.environ, **self.env_for(name)},
-                log_path=self.layout.log(name),
-                cwd=paths.REPO_ROOT,
-                echo=self.config.echo,
-            )
-            self._step(f"starting {name} on :{service.port}")
-            self._services[name] = service
-            self._launch(service)
+        for service_name in self.config.services:
+            for index in range(1, self.config.replicas.get(service_name, 1) + 1):
+                service = self._service_process(service_name, index)
+                self._step(f"starting {service.label} on :{service.port}")
+                self._services[service.label] = service
+                self._launch(service)
         timeout = self.config.ready_timeout
         _concurrently([partial(service.wait_ready, timeout) for service in self._services.values()])
 

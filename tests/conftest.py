@@ -33,6 +33,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("recovery after kill -9")
         for service, seconds in recovery.RECOVERY.items():
             terminalreporter.write_line(f"{service}: {seconds:.1f} s from ready again to the leads posted meanwhile routed")
+    chaos = sys.modules.get("tests.e2e.test_chaos")
+    if chaos is not None and chaos.CHAOS:
+        terminalreporter.section("chaos: kills, broker and database faults under traffic")
+        for line in chaos.CHAOS:
+            terminalreporter.write_line(line)
     fuzzing = sys.modules.get("tests.e2e.openapi_fuzzing")  # only when the fuzzing ran
     if fuzzing is not None and fuzzing.REPORT:
         terminalreporter.section("contract fuzzing (Schemathesis)")
