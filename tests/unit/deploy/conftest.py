@@ -13,6 +13,8 @@ from tests.unit.deploy.manifests import (
     KUSTOMIZATION,
     SECRET_EXAMPLE,
     of_kind,
+    with_component,
+    workloads_of,
     yaml_docs,
 )
 
@@ -24,13 +26,24 @@ def kustomization() -> dict:
 
 @pytest.fixture(scope="module")
 def applied(kustomization: dict) -> list[dict]:
-    """The documents kubectl apply -k creates: those of the kustomization's resources."""
+    """The documents kubectl apply -k creates: those of the kustomization's resources, with
+    the components it turns on (none by default: deploy/k8s/autoscaling)."""
+    docs = [doc for name in kustomization["resources"] for doc in yaml_docs(K8S / name)]
+    for name in kustomization.get("components", []):
+        docs = with_component(docs, K8S / name)
+    return docs
+
+
+@pytest.fixture(scope="module")
+def base(kustomization: dict) -> list[dict]:
+    """The documents of the kustomization's resources alone, without any component."""
     return [doc for name in kustomization["resources"] for doc in yaml_docs(K8S / name)]
 
 
 @pytest.fixture(scope="module")
-def deployments(applied: list[dict]) -> dict[str, dict]:
-    return of_kind(applied, "Deployment")
+def workloads(applied: list[dict]) -> dict[str, dict]:
+    """Each service's workload by name: intake's Deployment, the consumers' StatefulSets."""
+    return workloads_of(applied)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from shared.events.topics import ALL_TOPICS
 from tests.unit.deploy.manifests import (
     APP_SERVICES,
     CONFIG_MAP,
+    POD_KINDS,
     ROOT,
     SECRET,
     SECRET_EXAMPLE,
@@ -33,7 +34,7 @@ def test_env_refers_only_to_keys_that_exist(applied: list[dict], config_data: di
     keys = {"configmap": set(config_data), "secret": set(secret_example["stringData"])}
     names = {"configmap": CONFIG_MAP, "secret": SECRET}
     used: dict[str, set[str]] = {"configmap": set(), "secret": set()}
-    for workload in [d for d in applied if d["kind"] in ("Deployment", "Job")]:
+    for workload in [d for d in applied if d["kind"] in POD_KINDS]:
         for container in containers(workload):
             assert "envFrom" not in container, "each container names the keys it needs"
             for entry in container.get("env", []):
@@ -54,12 +55,12 @@ def test_configmap_holds_no_secret(config_data: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_env_names_are_read_by_the_service_settings(deployments: dict[str, dict], name: str, compose: dict) -> None:
+def test_env_names_are_read_by_the_service_settings(workloads: dict[str, dict], name: str, compose: dict) -> None:
     """Each name the manifest sets is a field of the settings class, under its env prefix."""
     cls = settings_class(name)
     prefix = cls.model_config["env_prefix"]
     assert prefix == f"HANDOFF_{name.upper()}_"
-    env_names = [e["name"] for e in main_container(deployments[name], name)["env"]]
+    env_names = [e["name"] for e in main_container(workloads[name], name)["env"]]
     assert len(env_names) == len(set(env_names)), env_names
     for env_name in env_names:
         assert env_name.startswith(prefix), f"{env_name}: the service reads only {prefix}*"
@@ -71,12 +72,12 @@ def test_env_names_are_read_by_the_service_settings(deployments: dict[str, dict]
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_secret_settings_come_from_the_secret(deployments: dict[str, dict], name: str) -> None:
+def test_secret_settings_come_from_the_secret(workloads: dict[str, dict], name: str) -> None:
     cls = settings_class(name)
     prefix = cls.model_config["env_prefix"]
     secret_fields = {f for f, info in cls.model_fields.items() if "SecretStr" in repr(info.annotation)}
     secret_fields.add("database_url")  # the URL carries the password
-    container = main_container(deployments[name], name)
+    container = main_container(workloads[name], name)
     by_name = {e["name"]: e for e in container["env"]}
     refs = {env_name: kind for env_name, kind, _, _ in env_refs(container)}
     for field in secret_fields:
@@ -88,25 +89,30 @@ def test_secret_settings_come_from_the_secret(deployments: dict[str, dict], name
 
 
 def resolved_env(container: dict, config: dict[str, str], secret: dict[str, str],
-                 drop_optional: bool = False) -> dict[str, str]:
+                 drop_optional: bool = False, pod_name: str = "pod-0") -> dict[str, str]:
     env = {}
     for env_name, kind, key, optional in env_refs(container):
         if optional and drop_optional:
             continue
         env[env_name] = (config if kind == "configmap" else secret)[key]
+    for entry in container.get("env", []):  # the downward API: only the pod's name is used
+        field = entry.get("valueFrom", {}).get("fieldRef")
+        if field is not None:
+            assert field["fieldPath"] == "metadata.name", f"{entry['name']}: {field}"
+            env[entry["name"]] = pod_name
     return env
 
 
 @pytest.mark.parametrize("drop_optional", [False, True], ids=["all-keys", "required-keys-only"])
 @pytest.mark.parametrize("name", APP_SERVICES)
-def test_settings_load_from_the_example_config(deployments: dict[str, dict], config_data: dict[str, str],
+def test_settings_load_from_the_example_config(workloads: dict[str, dict], config_data: dict[str, str],
                                                secret_example: dict, monkeypatch: pytest.MonkeyPatch,
                                                name: str, drop_optional: bool) -> None:
     """The service starts with these values: its settings class accepts them, types and all."""
     for key in [k for k in os.environ if k.startswith("HANDOFF_")]:
         monkeypatch.delenv(key)
-    env = resolved_env(main_container(deployments[name], name), config_data, secret_example["stringData"],
-                       drop_optional)
+    env = resolved_env(main_container(workloads[name], name), config_data, secret_example["stringData"],
+                       drop_optional, pod_name=f"{name}-0")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = settings_class(name)()
@@ -119,7 +125,7 @@ def test_settings_load_from_the_example_config(deployments: dict[str, dict], con
 
 
 def test_documented_secret_commands_name_every_required_key(applied: list[dict]) -> None:
-    required = {key for workload in applied if workload["kind"] in ("Deployment", "Job")
+    required = {key for workload in applied if workload["kind"] in POD_KINDS
                 for container in containers(workload)
                 for _, kind, key, optional in env_refs(container) if kind == "secret" and not optional}
     section = deployment_section()

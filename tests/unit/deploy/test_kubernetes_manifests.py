@@ -5,7 +5,9 @@ No cluster here, so nothing is applied for real: every Kubernetes document is va
 against the official Kubernetes JSON schemas, strict (unknown fields are errors), as bundled
 offline by ``kubernetes-validate``, for the oldest and the newest Kubernetes version named
 in K8S_VERSIONS (``kubectl kustomize`` is not run: kubectl is not on every machine, and a
-skipped test proves nothing).
+skipped test proves nothing). That covers the autoscaling components' documents too, but for
+KEDA's ScaledObjects, which are not Kubernetes' own kinds: test_kubernetes_autoscaling.py
+checks those.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import pytest
 
 from tests.unit.deploy.manifests import (
     APP_SERVICES,
+    COMPONENTS,
     K8S,
     K8S_VERSIONS,
     MIGRATE_TARGET,
     NAMESPACE,
+    POD_KINDS,
     PORT,
     SECRET,
     SECRET_EXAMPLE,
+    component_files,
     containers,
     main_container,
     manifest_files,
@@ -31,9 +36,18 @@ from tests.unit.deploy.manifests import (
     yaml_docs,
 )
 
+KEDA_GROUP = "keda.sh/"  # apiVersion prefix of KEDA's custom resources
+
+
+def kubernetes_files() -> list[tuple[str, dict]]:
+    """(file, document) of every document that is one of Kubernetes' own kinds: the
+    manifests of deploy/k8s and of its components, KEDA's custom resources left out."""
+    return [(str(path.relative_to(K8S)), doc) for path in manifest_files() + component_files()
+            for doc in yaml_docs(path) if not doc["apiVersion"].startswith(KEDA_GROUP)]
+
 
 def test_every_manifest_parses_into_named_objects() -> None:
-    files = manifest_files()
+    files = manifest_files() + component_files()
     assert {p.name for p in files} >= {"namespace.yaml", "configmap.yaml", "secret.example.yaml",
                                        *(f"{s}.yaml" for s in APP_SERVICES)}
     for path in files:
@@ -47,15 +61,16 @@ def test_every_manifest_parses_into_named_objects() -> None:
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_manifests_match_the_kubernetes_schema(version: str) -> None:
     problems = []
-    for path in manifest_files():
-        for doc in yaml_docs(path):
-            try:
-                kubernetes_validate.validate(doc, version, strict=True)
-            except kubernetes_validate.ValidationError as e:
-                where = "/".join(str(p) for p in e.path)
-                problems.append(f"{path.name} {doc['kind']}/{doc['metadata']['name']} at {where}: {e.message}")
-            except kubernetes_validate.SchemaNotFoundError as e:
-                problems.append(f"{path.name}: {e.message}")
+    documents = kubernetes_files()
+    assert {doc["kind"] for _, doc in documents} >= {"Deployment", "StatefulSet", "HorizontalPodAutoscaler"}
+    for name, doc in documents:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            where = "/".join(str(p) for p in e.path)
+            problems.append(f"{name} {doc['kind']}/{doc['metadata']['name']} at {where}: {e.message}")
+        except kubernetes_validate.SchemaNotFoundError as e:
+            problems.append(f"{name}: {e.message}")
     assert not problems, "\n".join(problems)
 
 
@@ -77,6 +92,10 @@ def test_kustomization_lists_every_manifest_but_the_secret_example(kustomization
     assert set(resources) == expected, (
         f"missing: {sorted(expected - set(resources))}, unknown: {sorted(set(resources) - expected)}")
     assert "secretGenerator" not in kustomization, "secrets do not live in git"
+    # at most one of the autoscaling components: two autoscalers would fight over the same pods
+    turned_on = kustomization.get("components") or []
+    assert set(turned_on) <= {str(p.relative_to(K8S)) for p in COMPONENTS.values()}, turned_on
+    assert len(turned_on) <= 1, f"KEDA's and the plain HPAs scale the same StatefulSets: {turned_on}"
 
 
 def test_namespace_enforces_the_restricted_pod_security_standard(applied: list[dict]) -> None:
@@ -106,7 +125,7 @@ def test_images_come_from_the_kustomization_or_are_pinned(applied: list[dict], k
     assert ours == {f"handoff-{s}" for s in APP_SERVICES} | {f"handoff-{MIGRATE_TARGET}"}
     for image in kustomization["images"]:
         assert image.get("newTag") and image["newTag"] != "latest", image
-    for workload in [d for d in applied if d["kind"] in ("Deployment", "Job")]:
+    for workload in [d for d in applied if d["kind"] in POD_KINDS]:
         for container in containers(workload):
             image = container["image"]
             if image in ours:

@@ -87,14 +87,14 @@ def test_prometheus_config(prometheus: dict) -> None:
     assert all(name.startswith("handoff-") for name in jobs), "the alert rules select job=~handoff-.*"
 
 
-def test_pod_discovery_follows_the_deployments(prometheus: dict, deployments: dict[str, dict]) -> None:
+def test_pod_discovery_follows_the_workloads(prometheus: dict, workloads: dict[str, dict]) -> None:
     """A pod as kubernetes_sd_configs reports it becomes the target its annotations ask for."""
     job = {j["job_name"]: j for j in prometheus["scrape_configs"]}["handoff-pods"]
     (sd,) = job["kubernetes_sd_configs"]
     assert sd["role"] == "pod" and sd["namespaces"]["names"] == [NAMESPACE]
-    for name, deployment in deployments.items():
-        template = deployment["spec"]["template"]
-        (port,) = main_container(deployment, name)["ports"]
+    for name, workload in workloads.items():
+        template = workload["spec"]["template"]
+        (port,) = main_container(workload, name)["ports"]
         meta = {
             "__address__": f"10.1.2.3:{port['containerPort']}",
             "__metrics_path__": "/metrics",
