@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.stack import Stack
+from devstack.stack import Stack, process_tree
 
 PROC = Path("/proc")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -62,24 +62,12 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def descendants(root: int) -> list[int]:
-    """``root`` and every process below it: PostgreSQL's work is done by the postmaster's
-    backends, not the postmaster."""
-    parents = {pid: int(fields[1]) for pid in _pids() if (fields := _stat_fields(pid))}
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo += [child for child, parent in parents.items() if parent == pid]
-    return tree
-
-
 def sample(root: int, *, tree: bool = True) -> Sample:
     """CPU and RSS of ``root`` and (``tree``) its descendants. Children that ended count through
     their parent's cutime/cstime once reaped, so a backend that exited mid-run is not lost.
     ``tree=False`` for the benchmark's own process, whose descendants are the whole stack."""
     cpu_ticks, rss = 0, 0
-    for pid in descendants(root) if tree else [root]:
+    for pid in process_tree(root) if tree else [root]:
         fields = _stat_fields(pid)
         if fields:
             cpu_ticks += sum(int(value) for value in fields[11:15 if tree else 13])  # own children: not ours

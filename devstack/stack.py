@@ -106,7 +106,7 @@ def _print_progress(message: str) -> None:
     print(f"handoff: {message}", file=sys.stderr, flush=True)
 
 
-def _process_tree(root: int) -> list[int]:
+def process_tree(root: int) -> list[int]:
     """``root`` and all its descendants, from /proc (Linux)."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -347,7 +347,7 @@ class Stack:
     def _signal_postgres(self, sig: signal.Signals) -> None:
         if self._postgres is None or self._postgres.process is None:
             raise DevstackError("this stack runs no PostgreSQL of its own")
-        for pid in _process_tree(self._postgres.process.pid):  # the postmaster and every backend
+        for pid in process_tree(self._postgres.process.pid):  # the postmaster and every backend
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
