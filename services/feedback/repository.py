@@ -27,7 +27,7 @@ from services.feedback.tables import (
     parked_outcomes,
     timeline,
 )
-from shared.db.bulk import any_of, execute_together, row_chunks
+from shared.db.bulk import any_of, execute_together, insert_rows
 from shared.db.repository import Repository
 from shared.events.codec import Event
 
@@ -90,12 +90,11 @@ class FeedbackRepository(Repository):
                  "correlation_id": e.envelope.correlation_id, "causation_id": e.envelope.causation_id,
                  "payload": e.envelope.payload} for e in events]
         statements: list[Executable] = [
-            insert(timeline).values(chunk).on_conflict_do_nothing(index_elements=["event_id"])
-            for chunk in row_chunks(rows)]
+            insert_rows(timeline, rows).on_conflict_do_nothing(index_elements=["event_id"])] if rows else []
         if new_stages:
-            statements.append(insert(lead_stages).values([asdict(s) for s in new_stages]).on_conflict_do_nothing())
+            statements.append(insert_rows(lead_stages, [asdict(s) for s in new_stages]).on_conflict_do_nothing())
         if moved_stages:
-            stmt = insert(lead_stages).values([asdict(s) for s in moved_stages])
+            stmt = insert_rows(lead_stages, [asdict(s) for s in moved_stages])
             statements.append(stmt.on_conflict_do_update(index_elements=["lead_id"], set_={
                 name: stmt.excluded[name] for name in ("cycle", "stage", "owner_id", "updated_at")}))
         await execute_together(self.session, statements)

@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Integer, delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.intake.domain.rate_limits import Counted
 from services.intake.tables import metadata, rate_windows, submissions
+from shared.db.bulk import insert_rows, rows_as_table
+from shared.db.metadata import outbox_table
 from shared.db.repository import Repository
+from shared.events.envelope import Envelope
+from shared.outbox.writer import outbox_row
 
 
 @dataclass(frozen=True)
@@ -43,29 +47,29 @@ class SubmissionRepository(Repository):
         )).all()
         return {row.idempotency_key: EarlierSubmission(row.request_hash, row.response) for row in rows}
 
-    async def add_many(self, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-        """Insert a batch's submissions in one statement; the ids of those inserted (a key
-        taken meanwhile by a concurrent request is left out)."""
+    async def add_with_events(self, rows: Sequence[dict[str, Any]], events: Sequence[Envelope]) -> set[uuid.UUID]:
+        """Insert a batch's submissions and, for those inserted, their events into the outbox, in
+        one statement (one round trip for a single post); the ids of those inserted. ``events[i]``
+        belongs to ``rows[i]``; a key taken meanwhile by a concurrent request keeps its event out."""
         if not rows:
             return set()
-        inserted = (await self.session.execute(
-            insert(submissions).values(list(rows))
-            .on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
-            .returning(submissions.c.submission_id)
-        )).scalars().all()
+        added = (insert_rows(submissions, rows)
+                 .on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
+                 .returning(submissions.c.submission_id).cte("added"))
+        outbox = outbox_table(metadata)
+        columns = ["topic", "key", "value", "headers"]
+        given = rows_as_table(
+            {"submission_id": submissions.c.submission_id.type, "position": Integer(),
+             **{name: outbox.c[name].type for name in columns}},
+            [{"submission_id": row["submission_id"], "position": i, **outbox_row(event)}
+             for i, (row, event) in enumerate(zip(rows, events, strict=True))], name="given")
+        emitted = insert(outbox).from_select(
+            columns, select(*(given.c[name] for name in columns))
+            .where(given.c.submission_id.in_(select(added.c.submission_id)))
+            .order_by(given.c.position),  # the outbox ids follow the order the events were made in
+            include_defaults=False).cte("emitted")
+        inserted = (await self.session.execute(select(added.c.submission_id).add_cte(emitted))).scalars().all()
         return set(inserted)
-
-    async def add(self, *, submission_id: uuid.UUID, kind: str, source: str, idempotency_key: str | None,
-                  request_hash: str, lead_id: uuid.UUID, correlation_id: str, response: dict[str, Any]) -> bool:
-        """Insert the submission; False when the same source and key were taken meanwhile."""
-        inserted = (await self.session.execute(
-            insert(submissions).values(
-                submission_id=submission_id, kind=kind, source=source, idempotency_key=idempotency_key,
-                request_hash=request_hash, lead_id=lead_id, correlation_id=correlation_id, response=response,
-            ).on_conflict_do_nothing(index_elements=["source", "idempotency_key"])
-            .returning(submissions.c.submission_id)
-        )).first()
-        return inserted is not None
 
 
 class RateWindowRepository(Repository):
@@ -75,8 +79,8 @@ class RateWindowRepository(Repository):
         """Count one more request for each subject in its window, in one statement; the counts after."""
         if not subjects:
             return {}
-        statement = insert(rate_windows).values(
-            [{"subject": s.subject, "window_start": s.window, "requests": 1} for s in subjects])
+        statement = insert_rows(
+            rate_windows, [{"subject": s.subject, "window_start": s.window, "requests": 1} for s in subjects])
         rows = (await self.session.execute(
             statement.on_conflict_do_update(index_elements=["subject", "window_start"],
                                             set_={"requests": rate_windows.c.requests + 1})

@@ -27,7 +27,6 @@ from sqlalchemy import (
     Table,
     and_,
     case,
-    column,
     func,
     literal,
     or_,
@@ -36,7 +35,6 @@ from sqlalchemy import (
     tuple_,
     union_all,
     update,
-    values,
 )
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -62,7 +60,7 @@ from services.routing.tables import (
     strategy_states,
 )
 from shared.db.advisory import advisory_key
-from shared.db.bulk import any_of, execute_together, row_chunks
+from shared.db.bulk import any_of, execute_together, insert_rows, rows_as_table
 from shared.db.metadata import outbox_table
 from shared.db.repository import Repository
 from shared.db.versioned_store import VersionedStore
@@ -160,18 +158,17 @@ def _lead_cycles(pairs: list[list[Any]] | None) -> list[LeadCycle]:
 
 
 def _inserts(table: Table, rows: Sequence[Mapping[str, Any]], conflict: list[str] | None = None) -> list[Executable]:
-    statements: list[Executable] = []
-    for chunk in row_chunks(rows):
-        stmt = insert(table).values(chunk)
-        statements.append(stmt.on_conflict_do_nothing(index_elements=conflict) if conflict else stmt)
-    return statements
+    if not rows:
+        return []
+    stmt = insert_rows(table, rows)
+    return [stmt.on_conflict_do_nothing(index_elements=conflict) if conflict else stmt]
 
 
 def _add_counts(table: Table, keys: list[str], counter: str, rows: Sequence[Mapping[str, Any]]) -> list[Executable]:
     """Add each row's ``counter`` to the stored one (inserting the row when there is none)."""
     if not rows:
         return []
-    stmt = insert(table).values(sorted(rows, key=lambda r: tuple(str(r[k]) for k in keys)))
+    stmt = insert_rows(table, sorted(rows, key=lambda r: tuple(str(r[k]) for k in keys)))
     return [stmt.on_conflict_do_update(index_elements=keys,
                                        set_={counter: table.c[counter] + stmt.excluded[counter]})]
 
@@ -345,11 +342,11 @@ class RoutingRepository(Repository):
         if writes.new_assignments:
             rows = [{"lead_id": lead_id, "cycle": cycle, **values}
                     for (lead_id, cycle), values in sorted(writes.new_assignments.items())]
-            parts.append(insert(assignments).values(rows).on_conflict_do_nothing()
+            parts.append(insert_rows(assignments, rows).on_conflict_do_nothing()
                          .returning(literal("assigned").label("kind"), assignments.c.lead_id, assignments.c.cycle))
         if writes.new_nurtures:
             rows = [{"lead_id": lead_id, "cycle": cycle} for lead_id, cycle in sorted(writes.new_nurtures)]
-            parts.append(insert(nurtured).values(rows).on_conflict_do_nothing()
+            parts.append(insert_rows(nurtured, rows).on_conflict_do_nothing()
                          .returning(literal("nurtured").label("kind"), nurtured.c.lead_id, nurtured.c.cycle))
         if not parts:
             return set()
@@ -363,9 +360,10 @@ class RoutingRepository(Repository):
         Returns the owner of each assignment closed (their open count falls)."""
         if not closes:
             return []
-        given = values(column("lead_id", UUID(as_uuid=True)), column("cycle", Integer),
-                       column("accepted_at", DateTime(timezone=True)), name="outcome").data(
-            [(lead_id, cycle, accepted_at) for (lead_id, cycle), accepted_at in sorted(closes.items())])
+        given = rows_as_table(
+            {"lead_id": UUID(as_uuid=True), "cycle": Integer(), "accepted_at": DateTime(timezone=True)},
+            [{"lead_id": lead_id, "cycle": cycle, "accepted_at": accepted_at}
+             for (lead_id, cycle), accepted_at in sorted(closes.items())], name="outcome")
         t = assignments.c
         rows = (await self.session.execute(
             update(assignments)
@@ -379,7 +377,7 @@ class RoutingRepository(Repository):
     def _upsert_leads(self, writes: RoutingWrites) -> list[Executable]:
         if not writes.leads:
             return []
-        stmt = insert(routed_leads).values([writes.leads[k] for k in sorted(writes.leads)])
+        stmt = insert_rows(routed_leads, [writes.leads[k] for k in sorted(writes.leads)])
         return [stmt.on_conflict_do_update(index_elements=["lead_id"], set_={
             name: stmt.excluded[name] for name in ("email", "cycle", "facts", "updated_at")})]
 
@@ -388,7 +386,7 @@ class RoutingRepository(Repository):
         gone = [key for key, row in sorted(changes.items(), key=lambda item: item[0]) if row is None]
         statements: list[Executable] = []
         if put:
-            stmt = insert(queued).values(put)
+            stmt = insert_rows(queued, put)
             statements.append(stmt.on_conflict_do_update(index_elements=["lead_id", "cycle"],
                                                          set_={"decision": stmt.excluded.decision}))
         if gone:
@@ -399,7 +397,7 @@ class RoutingRepository(Repository):
         latest = dict(changes)  # a team's last state in the batch wins
         if not latest:
             return []
-        stmt = insert(strategy_states).values([{"team_id": t, "state": state} for t, state in sorted(latest.items())])
+        stmt = insert_rows(strategy_states, [{"team_id": t, "state": state} for t, state in sorted(latest.items())])
         return [stmt.on_conflict_do_update(index_elements=["team_id"],
                                            set_={"state": stmt.excluded.state, "updated_at": func.now()})]
 

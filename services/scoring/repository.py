@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Table, or_, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scoring.domain.calibration import CalibrationLead
@@ -19,7 +18,7 @@ from services.scoring.domain.definition import LeadDefinition, parse_definition
 from services.scoring.domain.scoring import Activity
 from services.scoring.domain.simulation import StoredLead
 from services.scoring.tables import activities, definitions, lead_outcomes, leads, metadata, submissions
-from shared.db.bulk import any_of, row_chunks
+from shared.db.bulk import any_of, insert_rows
 from shared.db.repository import Repository
 from shared.db.versioned_store import VersionedStore
 
@@ -102,13 +101,14 @@ class ScoringRepository(Repository):
         return {r.lead_id: _lead(r) for r in rows}
 
     async def save_leads(self, rows: Sequence[LeadRow], now: datetime) -> None:
-        """Insert the new and update the known in one statement per chunk."""
-        values = [{**{name: getattr(lead, name) for name in LEAD_COLUMNS}, "updated_at": now} for lead in rows]
-        for chunk in row_chunks(values):
-            stmt = insert(leads).values(chunk)
-            await self.session.execute(stmt.on_conflict_do_update(
-                index_elements=[leads.c.lead_id],
-                set_={name: stmt.excluded[name] for name in (*LEAD_COLUMNS[1:], "updated_at")}))
+        """Insert the new and update the known in one statement."""
+        if not rows:
+            return
+        stmt = insert_rows(leads, [{**{name: getattr(lead, name) for name in LEAD_COLUMNS}, "updated_at": now}
+                                   for lead in rows])
+        await self.session.execute(stmt.on_conflict_do_update(
+            index_elements=[leads.c.lead_id],
+            set_={name: stmt.excluded[name] for name in (*LEAD_COLUMNS[1:], "updated_at")}))
 
     async def due_for_rescore(self, definition_version: str, engaged_before: datetime, limit: int) -> list[LeadRow]:
         """Leads scored under another definition, or engaged and not re-scored since ``engaged_before``;
@@ -140,8 +140,8 @@ class ScoringRepository(Repository):
         await self._insert_new(lead_outcomes, rows)
 
     async def _insert_new(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-        for chunk in row_chunks(rows):  # keyed by event id: a redelivery adds nothing
-            await self.session.execute(insert(table).values(chunk).on_conflict_do_nothing())
+        if rows:  # keyed by event id: a redelivery adds nothing
+            await self.session.execute(insert_rows(table, rows).on_conflict_do_nothing())
 
     async def activities_of(self, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Activity]]:
         """Every recorded activity of these leads (the caller keeps those of the current cycle)."""

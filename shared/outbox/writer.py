@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Insert, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db.bulk import row_chunks
+from shared.db.bulk import insert_rows
 from shared.events.envelope import Envelope
 
 
@@ -20,7 +21,13 @@ class Outbox:
             await session.execute(statement)
 
     def statements(self, envelopes: Sequence[Envelope]) -> list[Insert]:
-        """One multi-row INSERT for the batch's events (in their order), not one per event."""
-        rows = [{"topic": e.topic, "key": e.key, "value": e.to_bytes(),
-                 "headers": {"correlation_id": e.correlation_id, "type": e.type}} for e in envelopes]
-        return [insert(self.table).values(chunk) for chunk in row_chunks(rows)]
+        """One INSERT for the batch's events (in their order: unnest keeps the arrays' order and
+        the ids follow it), not one per event."""
+        rows = [outbox_row(e) for e in envelopes]
+        return [insert_rows(self.table, rows)] if rows else []
+
+
+def outbox_row(envelope: Envelope) -> dict[str, Any]:
+    """The outbox columns of one event (the relay sends exactly these bytes)."""
+    return {"topic": envelope.topic, "key": envelope.key, "value": envelope.to_bytes(),
+            "headers": {"correlation_id": envelope.correlation_id, "type": envelope.type}}

@@ -12,7 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from services.intake.domain.rate_limits import counted, first_exceeded
 from services.intake.repository import RateWindowRepository, SubmissionRepository
 from services.intake.settings import IntakeSettings
-from shared.db.engine import unit_of_work
+from shared.db.engine import autocommit
 from shared.errors import TooManyRequests, Unauthorized
 from shared.observability.metrics import RATE_LIMITED
 from shared.service.auth import tokens_match
@@ -48,9 +48,9 @@ def authenticated_source(
 
 
 async def enforce_rate_limits(request: Request, source: str) -> None:
-    """Count this request against its source's and its client address's limits, in a
-    transaction of its own (a refused request still counts; the count is shared by every
-    replica); over either limit is 429 with Retry-After."""
+    """Count this request against its source's and its client address's limits, in one
+    statement that commits by itself (a refused request still counts; the count is shared by
+    every replica); over either limit is 429 with Retry-After."""
     resources = resources_of(request)
     settings = resources.runtime.settings
     assert isinstance(settings, IntakeSettings)
@@ -58,7 +58,7 @@ async def enforce_rate_limits(request: Request, source: str) -> None:
     address = request.client.host if request.client else "unknown"
     subjects = [counted(f"address:{address}", f"client address {address}", settings.rate_limit_per_address, now),
                 counted(f"source:{source}", f"source {source}", settings.rate_limit_of(source), now)]
-    async with unit_of_work(resources.runtime.sessions) as session:
+    async with autocommit(resources.runtime.sessions) as session:
         counts = await RateWindowRepository(session).count(subjects)
     over = first_exceeded(subjects, counts)
     if over is not None:

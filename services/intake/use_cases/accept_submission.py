@@ -3,7 +3,7 @@
 Idempotency-Key gets the first answer; the same key with another body is refused.
 
 A batch is the same thing for many items in one transaction and a handful of statements
-(one lookup of earlier keys, one insert of submissions, one of outbox rows), whatever its
+(one lookup of earlier keys, one insert of the submissions and their outbox rows), whatever its
 size: a marketing tool's sync of 1,000 leads costs what a few single posts do.
 """
 
@@ -100,7 +100,7 @@ async def accept_batch(batch: Sequence[Submission], *, repository: SubmissionRep
             first_in_batch[key] = index
         fresh.append((index, submission, envelope, Accepted(submission_id, envelope.lead_id, correlation_id)))
 
-    inserted = await repository.add_many([_row(s, e, a) for _, s, e, a in fresh])
+    inserted = await repository.add_with_events([_row(s, e, a) for _, s, e, a in fresh], [e for _, _, e, _ in fresh])
     lost_races = [(i, s) for i, s, _, a in fresh if a.submission_id not in inserted]
     if lost_races:  # a concurrent request with the same key committed first: answer as it did
         taken = await repository.earlier_many(source, {s.idempotency_key for _, s in lost_races
@@ -109,7 +109,6 @@ async def accept_batch(batch: Sequence[Submission], *, repository: SubmissionRep
             assert submission.idempotency_key is not None  # only keyed rows can conflict
             answers[index] = _replay(taken[submission.idempotency_key], submission)
     emitted = [(i, s, e, a) for i, s, e, a in fresh if a.submission_id in inserted]
-    await repository.emit([e for _, _, e, _ in emitted])
     for index, submission, envelope, accepted in emitted:
         answers[index] = accepted
         log.info("%s accepted from %s", submission.kind, submission.source,
