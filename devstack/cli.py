@@ -16,6 +16,7 @@ from devstack.errors import DevstackError
 from devstack.kafka import KAFKA_VERSION, ensure_kafka_jars
 from devstack.stack import Stack, StackConfig
 from ops.cli import app as ops_app
+from ops.tokens import app as tokens_app
 
 app = typer.Typer(
     add_completion=False,
@@ -24,6 +25,7 @@ app = typer.Typer(
     help="Handoff's embedded development stack: Kafka, PostgreSQL and the four services, no Docker.",
 )
 app.add_typer(ops_app, name="ops")  # the operator's tools: ./handoff ops --help
+app.add_typer(tokens_app, name="tokens")  # ./handoff tokens create|list|revoke
 
 _STATE_DIR = typer.Option(
     None, "--state-dir", help="Where data, logs and secrets live [default: ~/.cache/handoff/state/default]."
@@ -55,6 +57,8 @@ def _print_summary(stack: Stack) -> None:
         f"  {'database':<9} {stack.database_url}",
         f"  {'logs':<9} {stack.logs_dir}/",
         f"  {'secrets':<9} {stack.layout.secrets_file}",
+        f"  {'tokens':<9} in the secrets file: admin_token (local-admin: viewer, revops, operator, privacy) and",
+        f"  {'':<9} role_tokens (local-<role>, one role each); ./handoff tokens list",
         "",
     ]
     _say("\n".join(lines))

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from shared.access.roles import STAFF_ROLES, Role
+from shared.access.tokens import new_token
+
 INTAKE_SOURCES = ("web-form", "marketing-automation")
 INTAKE_FORMS = ("contact",)  # config/forms.yaml's forms, each with a publishable key
 
@@ -22,8 +25,17 @@ class StackSecrets:
     intake_api_keys: dict[str, str]  # source -> API key
     crm_webhook_secret: str
     hubspot_client_secret: str  # stands in for a HubSpot app's client secret
-    admin_token: str  # RevOps: publish lead definitions and routing policies
+    admin_token: str  # the token named local-admin: every role of a person (viewer, revops, operator, privacy)
     intake_form_keys: dict[str, str]  # form id -> publishable key (pk_...): it sits in the form's page
+    role_tokens: dict[str, str]  # role -> the value of the token local-<role>, which holds that role only
+
+    def tokens(self) -> dict[str, tuple[str, frozenset[Role]]]:
+        """Name -> (value, roles) of every token the stack keeps in the access schema."""
+        named = {f"local-{role}": (value, frozenset({Role(role)})) for role, value in self.role_tokens.items()}
+        return {"local-admin": (self.admin_token, STAFF_ROLES), **named}
+
+
+PERSON_ROLES = (Role.viewer, Role.revops, Role.operator, Role.privacy)
 
 
 def _token() -> str:
@@ -40,9 +52,10 @@ def load_or_create(path: Path, sources: Sequence[str] = INTAKE_SOURCES) -> Stack
         intake_api_keys=keys,
         crm_webhook_secret=stored.get("crm_webhook_secret") or _token(),
         hubspot_client_secret=stored.get("hubspot_client_secret") or _token(),
-        admin_token=stored.get("admin_token") or _token(),
+        admin_token=stored.get("admin_token") or new_token(),
         intake_form_keys={form: stored.get("intake_form_keys", {}).get(form) or f"pk_{_token()}"
                           for form in INTAKE_FORMS},
+        role_tokens={role.value: stored.get("role_tokens", {}).get(role.value) or new_token() for role in PERSON_ROLES},
     )
     if asdict(result) != stored:
         _write_private(path, json.dumps(asdict(result), indent=2) + "\n")

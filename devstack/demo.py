@@ -132,7 +132,8 @@ def run_demo(stack: Stack, *, timeout_s: float = 30.0) -> list[DemoResult]:
             for lead_id in lead_ids:
                 if lead_id in results:
                     continue
-                response = client.get(f"{stack.urls['feedback']}/leads/{lead_id}/timeline")
+                response = client.get(f"{stack.urls['feedback']}/leads/{lead_id}/timeline",
+                                      headers={"Authorization": f"Bearer {stack.secrets.role_tokens['viewer']}"})
                 if response.status_code == 200 and (result := where_it_went(response.json())):
                     results[lead_id] = result
             time.sleep(0.2)
@@ -148,5 +149,6 @@ def run_demo(stack: Stack, *, timeout_s: float = 30.0) -> list[DemoResult]:
     print(f"\nWhere each lead went ({elapsed:.1f} s from first post to last decision):\n")
     for r in ordered:
         print(f"  {r.email:<{width}}  ->  {r.destination}\n  {'':<{width}}      {r.detail}")
-    print(f"\nFull story of one lead: curl {stack.urls['feedback']}/leads/{ordered[0].lead_id}/timeline\n")
+    print(f"\nFull story of one lead (a viewer's token from {stack.layout.secrets_file}):\n"
+          f"  curl -H 'Authorization: Bearer <token>' {stack.urls['feedback']}/leads/{ordered[0].lead_id}/timeline\n")
     return ordered

@@ -7,6 +7,7 @@ state directory.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import os
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -198,9 +200,6 @@ class Stack:
         env["HANDOFF_INTAKE_FORM_ORIGINS"] = json.dumps({"contact": [EXAMPLE_FORM_PAGE]})  # README: examples/forms
         env["HANDOFF_FEEDBACK_WEBHOOK_SECRET"] = self.secrets.crm_webhook_secret
         env["HANDOFF_FEEDBACK_HUBSPOT_CLIENT_SECRET"] = self.secrets.hubspot_client_secret
-        env["HANDOFF_FEEDBACK_ADMIN_TOKEN"] = self.secrets.admin_token
-        env["HANDOFF_SCORING_ADMIN_TOKEN"] = self.secrets.admin_token
-        env["HANDOFF_ROUTING_ADMIN_TOKEN"] = self.secrets.admin_token
         env.update(self.config.service_env.get(service, {}))
         if index > 1:  # after service_env, so an instance id set there gets the suffix too
             key = f"HANDOFF_{service.upper()}_INSTANCE_ID"
@@ -432,6 +431,21 @@ class Stack:
         from shared.db.migrations import upgrade_all
 
         upgrade_all(self.database_url)
+        asyncio.run(self._ensure_tokens())
+
+    async def _ensure_tokens(self) -> None:
+        """The stack's tokens (one per role, and local-admin with every role of a person) are
+        in the access schema with the values of the state dir's secrets file."""
+        from shared.access.store import ensure_tokens
+        from shared.db.engine import make_engine, make_sessionmaker, unit_of_work
+
+        engine = make_engine(self.database_url)
+        try:
+            async with unit_of_work(make_sessionmaker(engine)) as session:
+                await ensure_tokens(session, self.secrets.tokens(), created_by="local stack",
+                                    now=datetime.now(UTC))
+        finally:
+            await engine.dispose()
 
     def _service_process(self, service: str, index: int) -> ServiceProcess:
         name = replica_name(service, index)

@@ -343,6 +343,8 @@ def timeline(
         None, "--feedback-url", metavar="URL",
         help=f"The feedback service [default: ${defaults.FEEDBACK_URL_ENV}, else the local stack's].",
     ),
+    token: str | None = typer.Option(None, "--token", metavar="TOKEN",
+                                     help=f"A viewer's token [default: ${defaults.TOKEN_ENV}]."),
     as_json: bool = _JSON,
 ) -> None:
     """Every event about a lead, in order, with the scoring rules that fired and why routing chose the owner."""
@@ -350,7 +352,7 @@ def timeline(
 
     try:
         lead_id = resolve_lead(lead)
-        data = fetch_timeline(defaults.feedback_url(feedback_url), lead_id, asked=lead)
+        data = fetch_timeline(defaults.feedback_url(feedback_url), lead_id, token=defaults.token(token), asked=lead)
     except OpsError as exc:
         raise _fail(exc) from None
     typer.echo(_json(data) if as_json else format_timeline(data, asked=lead))

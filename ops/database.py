@@ -39,7 +39,7 @@ def _tables(service: str) -> tuple[Table, Table]:
 
 
 @asynccontextmanager
-async def _transaction(url: str) -> AsyncIterator[AsyncSession]:
+async def transaction(url: str) -> AsyncIterator[AsyncSession]:
     """One transaction; the database's errors said the operator's way."""
     engine = make_engine(url, pool_size=1, timeout_s=5.0)
     try:
@@ -67,7 +67,7 @@ async def read_refused(url: str, services: Sequence[str] = SERVICES, *, limit: i
     """Refused rows of each service, oldest first within a service; ``limit`` per service."""
     tables = {service: _tables(service)[1] for service in services}
     found: list[ServiceRefused] = []
-    async with _transaction(url) as session:
+    async with transaction(url) as session:
         for service, refused in tables.items():
             found += [ServiceRefused(service, row)
                       for row in await store.list_refused(session, refused, limit=limit, ids=ids)]
@@ -87,11 +87,11 @@ async def read_one(url: str, service: str, ids: Sequence[int]) -> list[ServiceRe
 async def replay_refused(url: str, service: str, ids: Sequence[int]) -> dict[int, int]:
     """Back at the end of the service's outbox: {refused id: new outbox id}."""
     outbox, refused = _tables(service)
-    async with _transaction(url) as session:
+    async with transaction(url) as session:
         return await store.replay(session, outbox, refused, ids)
 
 
 async def discard_refused(url: str, service: str, ids: Sequence[int]) -> list[int]:
     _, refused = _tables(service)
-    async with _transaction(url) as session:
+    async with transaction(url) as session:
         return await store.discard(session, refused, ids)

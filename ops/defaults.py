@@ -10,6 +10,7 @@ from shared.settings import LOCAL_KAFKA_PORT, LOCAL_POSTGRES_PORT, LOCAL_SERVICE
 BOOTSTRAP_ENV = "HANDOFF_KAFKA_BOOTSTRAP_SERVERS"
 FEEDBACK_URL_ENV = "HANDOFF_FEEDBACK_URL"
 DATABASE_URL_ENV = "HANDOFF_DATABASE_URL"
+TOKEN_ENV = "HANDOFF_TOKEN"
 
 LOCAL_KAFKA_BOOTSTRAP = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
 LOCAL_FEEDBACK_URL = f"http://127.0.0.1:{LOCAL_SERVICE_PORTS['feedback']}"
@@ -22,6 +23,11 @@ def kafka_bootstrap(option: str | None) -> str:
 
 def feedback_url(option: str | None) -> str:
     return (option or os.environ.get(FEEDBACK_URL_ENV) or LOCAL_FEEDBACK_URL).rstrip("/")
+
+
+def token(option: str | None) -> str | None:
+    """A token for the services' APIs (a viewer's reads a timeline)."""
+    return option or os.environ.get(TOKEN_ENV) or None
 
 
 def database_url(option: str | None) -> str:

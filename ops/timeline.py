@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ops.defaults import FEEDBACK_URL_ENV
+from ops.defaults import FEEDBACK_URL_ENV, TOKEN_ENV
 from ops.errors import UNREACHABLE, OpsError
 from ops.formatting import clock, event_facts, qualification, rules_short
 from shared.events.payloads import LeadRouted, LeadScored
@@ -36,17 +36,22 @@ def resolve_lead(text: str) -> uuid.UUID:
         raise OpsError(f"{text!r} is neither a lead id (UUID) nor an email address") from None
 
 
-def fetch_timeline(feedback_url: str, lead_id: uuid.UUID, *, asked: str | None = None,
+def fetch_timeline(feedback_url: str, lead_id: uuid.UUID, *, token: str | None, asked: str | None = None,
                    timeout_s: float = 10.0) -> dict[str, Any]:
     url = f"{feedback_url}/leads/{lead_id}/timeline"
+    if token is None:
+        raise OpsError(f"a timeline holds personal data: pass a viewer's token with --token or {TOKEN_ENV} "
+                       "(./handoff tokens create NAME --roles viewer; the local stack's are in its secrets file)")
     try:
-        response = httpx.get(url, timeout=timeout_s)
+        response = httpx.get(url, timeout=timeout_s, headers={"Authorization": f"Bearer {token}"})
     except httpx.TransportError as exc:
         raise OpsError(
             f"cannot reach the feedback service at {feedback_url} ({type(exc).__name__}): start the stack "
             f"(./handoff up) or pass --feedback-url URL / set {FEEDBACK_URL_ENV}",
             exit_code=UNREACHABLE,
         ) from None
+    if response.status_code in (401, 403):
+        raise OpsError(f"the feedback service refused the token: {response.json().get('detail', response.text[:200])}")
     if response.status_code == 404:
         which = f"{lead_id} ({asked})" if asked and asked != str(lead_id) else str(lead_id)
         raise OpsError(f"the feedback service at {feedback_url} knows nothing about lead {which} (yet)")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.access.store import Caller
 
 REPO_CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
@@ -44,5 +46,10 @@ class ServiceSettings(BaseSettings):
                                                                      "under load")
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576,
                                 description="larger request bodies are refused with 413")
-    admin_token: SecretStr | None = Field(
-        None, description="bearer token for RevOps changes (definitions, policies, owners); unset: disabled")
+    metrics_need_operator: bool = Field(
+        False, description="true: /metrics answers only a token with the operator role (Prometheus sends it "
+                           "as a bearer token); false: open, like /healthz and /readyz")
+
+    def static_callers(self) -> dict[str, Caller]:
+        """Credentials the service's own settings configure (intake's per-source keys), by value."""
+        return {}

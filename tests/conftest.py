@@ -74,6 +74,10 @@ def stack() -> Iterator[Stack]:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
+def staff(stack: Stack) -> dict[str, str]:
+    return {"Authorization": f"Bearer {stack.secrets.admin_token}"}
+
+
 @pytest.fixture
 def intake(stack: Stack) -> Iterator[httpx.Client]:
     key = stack.secrets.intake_api_keys["web-form"]
@@ -84,19 +88,22 @@ def intake(stack: Stack) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def feedback(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.urls["feedback"], timeout=10) as client:
+    """As a person with every staff role (the stack's local-admin token)."""
+    with httpx.Client(base_url=stack.urls["feedback"], timeout=10, headers=staff(stack)) as client:
         yield client
 
 
 @pytest.fixture
 def routing(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.urls["routing"], timeout=10) as client:
+    """As a person with every staff role (the stack's local-admin token)."""
+    with httpx.Client(base_url=stack.urls["routing"], timeout=10, headers=staff(stack)) as client:
         yield client
 
 
 @pytest.fixture
 def scoring(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.urls["scoring"], timeout=10) as client:
+    """As a person with every staff role (the stack's local-admin token)."""
+    with httpx.Client(base_url=stack.urls["scoring"], timeout=10, headers=staff(stack)) as client:
         yield client
 
 

@@ -21,6 +21,7 @@ from services.feedback.use_cases.hubspot_events import HubSpot
 from services.feedback.use_cases.operations_overview import OperationsView
 from shared.service.app import build_app
 from shared.service.runtime import ServiceRuntime
+from shared.service.tokens_api import router as tokens_router
 
 
 def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
@@ -37,7 +38,8 @@ def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
         "feedback", settings, metadata, compose,
         title="Handoff feedback",
         description="CRM outcomes close the loop; every lead's timeline lives here.",
-        routers=[webhook_router, hubspot_router, timeline_router, reports_router, parked_router, operations_router],
+        routers=[webhook_router, hubspot_router, timeline_router, reports_router, parked_router, operations_router,
+                 tokens_router],
         domain_errors={TransitionRefused: 409},
         body_models=[CrmOutcome, HubSpotEvent],
     )

@@ -5,6 +5,8 @@ from pydantic_settings import SettingsConfigDict
 
 from services.intake.domain.forms import check_origin
 from services.intake.domain.rate_limits import RateLimit
+from shared.access.roles import Role
+from shared.access.store import Caller
 from shared.settings import ServiceSettings
 
 
@@ -62,6 +64,11 @@ class IntakeSettings(ServiceSettings):
                 except ValueError as exc:
                     raise ValueError(f"{form}: {origin!r}: {exc}") from None
         return origins
+
+    def static_callers(self) -> dict[str, Caller]:
+        """Each source's configured key posts for that source, as a token with the source role does."""
+        return {key.get_secret_value(): Caller(f"source:{source}", frozenset({Role.source}), source)
+                for source, key in self.api_keys.items()}
 
     def rate_limit_of(self, source: str) -> RateLimit:
         return self.rate_limits.get(source, self.rate_limit_per_source)

@@ -25,6 +25,7 @@ from sqlalchemy import MetaData
 from shared import identity
 from shared.identity_policy import load_identity_policy
 from shared.observability.logging import configure_logging
+from shared.service.access import OPERATORS, guarded_router, public, undeclared_routes
 from shared.service.body_limit import BodyLimitMiddleware
 from shared.service.correlation import CorrelationMiddleware
 from shared.service.dependencies import ServiceResources, resources_of
@@ -83,21 +84,29 @@ def build_app(service: str, settings: ServiceSettings, metadata: MetaData, compo
     app.add_middleware(CorrelationMiddleware)
     app.add_middleware(HttpMetricsMiddleware)  # outermost: times the whole request
     install_error_handler(app, domain_errors)
-    app.include_router(_health_router(service))
+    app.include_router(_health_router(service, settings))
     for router in routers:
         app.include_router(router)
+    undeclared = undeclared_routes(app.routes)
+    if undeclared:  # every door says who may open it
+        raise RuntimeError(f"routes that declare no access (shared.service.access): {', '.join(undeclared)}")
     _serve_docs(app, title, body_models)
     return app
 
 
-def _health_router(service: str) -> APIRouter:
-    router = APIRouter(tags=["health"])
+def _health_router(service: str, settings: ServiceSettings) -> APIRouter:
+    router = guarded_router(tags=["health"])
+    metrics_access = OPERATORS if settings.metrics_need_operator else public(
+        "what a Prometheus scrapes: counts and durations, no personal data (HANDOFF_<SERVICE>_METRICS_NEED_OPERATOR "
+        "closes it)")
 
-    @router.get("/healthz", summary="Liveness: the process answers", response_model=Health)
+    @router.get("/healthz", summary="Liveness: the process answers", response_model=Health,
+                dependencies=[public("an orchestrator's liveness probe; it says only that the process answers")])
     async def healthz() -> Health:
         return Health(status="ok", service=service)
 
     @router.get("/readyz", summary="Readiness: the broker and the database answer", response_model=Readiness,
+                dependencies=[public("an orchestrator's readiness probe; it names dependencies, no data")],
                 responses={503: {"model": Readiness, "description": "A dependency does not answer"}})
     async def readyz(request: Request) -> JSONResponse:
         checks = await resources_of(request).runtime.readiness()
@@ -106,6 +115,7 @@ def _health_router(service: str) -> APIRouter:
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
     @router.get("/metrics", summary="Prometheus metrics of this process", response_class=Response,
+                dependencies=[metrics_access],
                 responses={200: {"content": {"text/plain": {"schema": {"type": "string"},
                                                             "example": "handoff_outbox_backlog 0.0\n"}},
                                  "description": "The text format, or OpenMetrics when the scraper asks for it"}})

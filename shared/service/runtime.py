@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.access.cache import CallerCache
 from shared.db.engine import database_answers, make_engine, make_sessionmaker
 from shared.db.metadata import outbox_table, processed_events_table
 from shared.kafka.consumer import ConsumerSpec, EventConsumer
@@ -34,6 +35,7 @@ class ServiceRuntime:
                                                max_overflow=settings.database_max_overflow,
                                                timeout_s=settings.database_timeout_s)
         self.sessions: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
+        self.callers = CallerCache(self.sessions, settings.static_callers())
         self.outbox = Outbox(outbox_table(metadata))
         self.producer = make_producer(settings.kafka_bootstrap_servers, client_id=f"handoff.{service}")
         self.relay = OutboxRelay(self.sessions, outbox_table(metadata), self.producer,

@@ -110,7 +110,7 @@ def test_status_before_the_email_link_is_parked_then_applied_once_linked(intake,
 
 
 def test_an_invalid_transition_is_parked_and_retried_after_the_cause_is_fixed(
-        intake, feedback, hubspot_secret, admin, email):
+        stack, intake, feedback, hubspot_secret, admin, email):
     lead_id = routed_lead(intake, feedback, email)
     contact = next(_object_ids)
     assert post_hubspot(feedback, hubspot_secret, [hs_event(contact, "email", email)]).json()["linked"] == 1
@@ -120,7 +120,11 @@ def test_an_invalid_transition_is_parked_and_retried_after_the_cause_is_fixed(
     assert stage_of(feedback, lead_id) == "routed"  # nothing of it applied
     item = parked(feedback)[delivery_of(opportunity)]
 
-    assert feedback.post(f"/outcomes/parked/{item['id']}/retry").status_code == 401  # needs the admin token
+    without = feedback.post(f"/outcomes/parked/{item['id']}/retry", headers={"Authorization": ""})
+    assert without.status_code == 401  # needs a token
+    as_viewer = feedback.post(f"/outcomes/parked/{item['id']}/retry",
+                              headers={"Authorization": f"Bearer {stack.secrets.role_tokens['viewer']}"})
+    assert as_viewer.status_code == 403  # and the revops role
     still = feedback.post(f"/outcomes/parked/{item['id']}/retry", headers=admin)
     assert still.status_code == 409 and "cannot follow" in still.json()["detail"]
 

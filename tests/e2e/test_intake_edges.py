@@ -21,7 +21,7 @@ from shared.db.engine import make_engine
 from shared.events.envelope import Envelope
 from shared.events.topics import LEAD_NURTURE, LEAD_ROUTED
 from shared.kafka.producer import MAX_RECORD_BYTES
-from tests.conftest import RATE_LIMITED_SOURCE, RATE_LIMITED_SOURCE_LIMIT
+from tests.conftest import RATE_LIMITED_SOURCE, RATE_LIMITED_SOURCE_LIMIT, staff
 from tests.e2e.helpers import QUALIFIED, UNQUALIFIED, wait_for, wait_for_event
 from tests.e2e.support import wait_until
 
@@ -227,7 +227,7 @@ async def test_a_row_the_broker_refuses_in_intakes_outbox_is_set_aside_and_the_n
                  "h": json.dumps({"type": "lead.captured"})})).scalar_one()
         async with httpx.AsyncClient(base_url=stack.urls["intake"], timeout=10, headers={
                 "Authorization": f"Bearer {stack.secrets.intake_api_keys['web-form']}"}) as intake, \
-                httpx.AsyncClient(base_url=stack.urls["feedback"], timeout=10) as feedback:
+                httpx.AsyncClient(base_url=stack.urls["feedback"], timeout=10, headers=staff(stack)) as feedback:
             posted = await intake.post("/leads", json={"email": email, **QUALIFIED})
             assert posted.status_code == 202
             lead_id = posted.json()["lead_id"]

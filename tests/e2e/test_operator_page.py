@@ -7,6 +7,7 @@ import asyncio
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -31,9 +32,17 @@ def page(stack) -> Iterator[Page]:
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            sign_in(page, stack, stack.secrets.role_tokens["operator"])
             yield page
         finally:
             browser.close()
+
+
+def sign_in(page: Page, stack, token: str) -> None:
+    """As an operator does: the page asks for a token and keeps it in the tab."""
+    page.goto(f"{stack.urls['feedback']}/ops/?refresh=1")
+    page.locator("[data-testid=token]").fill(token)
+    page.locator("[data-testid=signin] button").click()
 
 
 def post_routed_leads(intake, feedback, email: str, n: int) -> list[str]:
@@ -48,10 +57,14 @@ def post_routed_leads(intake, feedback, email: str, n: int) -> list[str]:
 
 
 def quiet(feedback) -> dict:
-    """Wait until every consumer group has caught up, so the numbers hold still."""
+    """Wait until every consumer group has caught up, so the numbers hold still (in a snapshot
+    taken after this call: the overview keeps one for 2 s)."""
+    since = datetime.now(UTC)
+
     def caught_up():
         data = feedback.get("/ops/overview").json()
-        return data if data["kafka"]["consumer_lag"] and all(
+        fresh = datetime.fromisoformat(data["generated_at"].replace("Z", "+00:00")) > since
+        return data if fresh and data["kafka"]["consumer_lag"] and all(
             row["lag"] == 0 for row in data["kafka"]["consumer_lag"]) else None
     return wait_for(caught_up, 30, "every consumer group at lag 0")
 
@@ -144,3 +157,21 @@ def test_the_page_shows_a_new_dead_letter(stack, feedback, page):
     on_page, from_api = same_snapshot(page, feedback)
     assert on_page == from_api
     assert page.locator("[data-testid=dead-letters]").get_attribute("class") == "value warn"
+
+
+def test_the_page_asks_for_a_token_and_refuses_one_without_the_operator_role(stack, page):
+    context = page.context.browser.new_context()  # a tab of its own: nobody signed in
+    try:
+        fresh = context.new_page()
+        fresh.goto(f"{stack.urls['feedback']}/ops/")
+        assert fresh.locator("[data-testid=signin]").is_visible()
+        assert not fresh.locator("#board").is_visible(), "no figures before signing in"
+        sign_in(fresh, stack, stack.secrets.role_tokens["viewer"])  # a viewer is not an operator
+        fresh.wait_for_function("document.querySelector('[data-testid=signin-error]').textContent.length > 0")
+        assert "needs the role operator" in fresh.locator("[data-testid=signin-error]").inner_text()
+        assert fresh.locator("[data-testid=signin]").is_visible()
+        sign_in(fresh, stack, stack.secrets.role_tokens["operator"])
+        fresh.wait_for_function("document.querySelector('[data-testid=status]').dataset.generatedAt")
+        assert fresh.locator("#board").is_visible()
+    finally:
+        context.close()

@@ -212,11 +212,15 @@ def test_an_undecodable_letter_is_shown_raw_and_not_replayed_without_force(stack
 
 # -- timeline -------------------------------------------------------------------------
 
+def viewer(stack) -> str:
+    return stack.secrets.role_tokens["viewer"]
+
+
 def test_timeline_by_email_prints_captured_scored_routed_in_order_with_the_reasons(stack, intake, feedback, email):
     lead_id = post_lead(intake, email)
     routed = wait_for_event(feedback, lead_id, "lead.routed")["events"][-1]["payload"]
 
-    out = ok("timeline", email.upper(), "--feedback-url", stack.urls["feedback"])
+    out = ok("timeline", email.upper(), "--feedback-url", stack.urls["feedback"], "--token", viewer(stack))
     lines = out.splitlines()
     assert lines[0].startswith(f"lead {lead_id} ({email.upper()}): stage routed, cycle 1, owner ")
     heads = [line.split("  ")[1] for line in lines if line[:1].isdigit()]
@@ -225,7 +229,7 @@ def test_timeline_by_email_prints_captured_scored_routed_in_order_with_the_reaso
     assert f"    why: {routed['reason']}" in lines
     assert any(line.startswith(f"    -> {routed['owner_id']} ") for line in lines)
 
-    as_json = json.loads(ok("timeline", lead_id, "--json", "--feedback-url", stack.urls["feedback"]))
+    as_json = json.loads(ok("timeline", lead_id, "--json", "--feedback-url", stack.urls["feedback"], "--token", viewer(stack)))
     assert [e["type"] for e in as_json["events"]] == heads
 
 
@@ -244,11 +248,20 @@ def test_an_unreachable_broker_is_one_line_and_exit_code_2():
 @pytest.mark.parametrize("args", [("timeline", "someone@example.com"), ("tail", "lead.captured.v1")])
 def test_the_feedback_service_or_broker_away_is_exit_code_2_without_traceback(args):
     [port] = free_ports(1)
-    where = ("--feedback-url", f"http://127.0.0.1:{port}") if args[0] == "timeline" else (
+    where = ("--feedback-url", f"http://127.0.0.1:{port}", "--token", "hnd_" + "x" * 40) if args[0] == "timeline" else (
         "--bootstrap", f"127.0.0.1:{port}")
     result = ops(*args, *where)
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith("ops: error: cannot reach") and "Traceback" not in result.output
+
+
+def test_a_timeline_without_a_token_says_how_to_get_one(stack, intake, email):
+    lead_id = post_lead(intake, email)
+    result = ops("timeline", lead_id, "--feedback-url", stack.urls["feedback"])
+    assert result.exit_code == 1 and "--token" in result.stderr and "Traceback" not in result.output
+    refused = ops("timeline", lead_id, "--feedback-url", stack.urls["feedback"], "--token",
+                  stack.secrets.role_tokens["operator"])
+    assert refused.exit_code == 1 and "needs the role" in refused.stderr
 
 
 def test_handoff_cli_has_the_ops_commands():

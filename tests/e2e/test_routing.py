@@ -32,6 +32,7 @@ from shared.events.payloads import LeadProfile, LeadScored, Outcome, OutcomeReco
 from shared.events.topics import LEAD_ROUTED, LEAD_SLA
 from shared.identity import lead_id_for
 from shared.webhooks.signature import verify
+from tests.conftest import staff
 from tests.e2e.helpers import wait_for
 
 SLA_TIME_SCALE = 0.05  # one SLA minute lasts three seconds
@@ -224,7 +225,7 @@ async def test_capacity_caps_are_held_and_the_skip_is_explained(routing_stack):
                  and any(c["owner_id"] == "capped" and c["skipped"] == "daily_cap"
                          for c in e.payload["decision"]["candidates"])]
     assert after_cap, "no decision record shows the capped owner skipped for its daily cap"
-    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
+    async with httpx.AsyncClient(base_url=stack.urls["routing"], headers=staff(stack)) as client:
         record = (await client.get(f"/leads/{after_cap[0].lead_id}/decisions")).json()[0]
     assert record["rule"] == "capped_rule" and record["policy_version"] == "test-routing-1"
     assert any(c["owner_id"] == "capped" and c["skipped"] == "daily_cap" for c in record["candidates"])
@@ -268,8 +269,10 @@ async def test_deactivating_an_owner_routes_their_open_leads_again(routing_stack
     held_by_d1 = {str(e.lead_id) for e in first if e.payload["owner_id"] == "d1"}
     assert len(held_by_d1) == 2
 
-    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
-        assert (await client.post("/owners/d1/deactivate")).status_code == 401
+    async with httpx.AsyncClient(base_url=stack.urls["routing"], headers=staff(stack)) as client:
+        assert (await client.post("/owners/d1/deactivate", headers={"Authorization": ""})).status_code == 401
+        viewer = {"Authorization": f"Bearer {stack.secrets.role_tokens['viewer']}"}
+        assert (await client.post("/owners/d1/deactivate", headers=viewer)).status_code == 403
         response = await client.post("/owners/d1/deactivate", headers=admin)
         assert response.status_code == 200, response.text
         result = response.json()
@@ -299,7 +302,7 @@ async def test_deactivating_an_owner_routes_their_open_leads_again(routing_stack
 
 async def test_preview_shows_a_candidate_policy_s_distribution_without_assigning(routing_stack):
     stack, _ = routing_stack
-    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
+    async with httpx.AsyncClient(base_url=stack.urls["routing"], headers=staff(stack)) as client:
         current = (await client.get("/policy")).json()
         before = await query(stack.database_url, "SELECT count(*) FROM routing.assignments")
         candidate = {**current, "version": "candidate-preview",
@@ -336,8 +339,8 @@ async def test_a_lead_waits_in_the_queue_until_someone_is_available(routing_stac
     admin = {"Authorization": f"Bearer {stack.secrets.admin_token}"}
     lead = scored(f"queue.{uuid.uuid4().hex[:6]}@queue.com", "queue-test")
     await produce(stack.kafka_bootstrap, [lead])
-    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
-        waiting = await asyncio.to_thread(wait_for, lambda: [q for q in httpx.get(f"{stack.urls['routing']}/queues")
+    async with httpx.AsyncClient(base_url=stack.urls["routing"], headers=staff(stack)) as client:
+        waiting = await asyncio.to_thread(wait_for, lambda: [q for q in httpx.get(f"{stack.urls['routing']}/queues", headers=staff(stack))
                                                              .json() if q["lead_id"] == str(lead.lead_id)],
                                           20, "the lead in the queue")
         assert waiting[0]["team_id"] == "waiting"
@@ -353,7 +356,7 @@ async def test_a_lead_waits_in_the_queue_until_someone_is_available(routing_stac
 async def test_a_lead_from_an_owned_account_goes_to_the_account_owner(routing_stack):
     stack, _ = routing_stack
     admin = {"Authorization": f"Bearer {stack.secrets.admin_token}"}
-    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
+    async with httpx.AsyncClient(base_url=stack.urls["routing"], headers=staff(stack)) as client:
         put = await client.put("/accounts/https://www.globex.example/about", json={"owner_id": "key.account"},
                                headers=admin)
         assert put.status_code == 200 and put.json()["domain"] == "globex.example"
@@ -369,7 +372,7 @@ async def test_a_lead_from_an_owned_account_goes_to_the_account_owner(routing_st
 async def test_owners_and_teams_change_through_the_api_and_preview_one_lead(routing_stack):
     stack, _ = routing_stack
     admin = {"Authorization": f"Bearer {stack.secrets.admin_token}"}
-    async with httpx.AsyncClient(base_url=stack.urls["routing"]) as client:
+    async with httpx.AsyncClient(base_url=stack.urls["routing"], headers=staff(stack)) as client:
         created = await client.post("/owners", headers=admin, json={
             "id": "newbie", "name": "New Starter", "email": "newbie@example.com", "timezone": "Europe/Berlin",
             "working_hours": "always", "capacity": {"per_day": 5}})

@@ -156,7 +156,10 @@ def test_invalid_or_unauthorised_definitions_are_refused(stack, scoring):
     assert any(e["field"].startswith("fit_rules.0.op") for e in refused.json()["detail"])
 
     assert scoring.post("/definitions", json=current, headers=admin(stack)).status_code == 409  # same version
-    assert scoring.post("/definitions", json={**current, "version": "x"}).status_code == 401
+    assert scoring.post("/definitions", json={**current, "version": "x"},
+                        headers={"Authorization": ""}).status_code == 401
+    assert scoring.post("/definitions", json={**current, "version": "x"},
+                        headers={"Authorization": f"Bearer {stack.secrets.role_tokens['viewer']}"}).status_code == 403
     assert scoring.post("/definitions", json={**current, "version": "x"},
                         headers={"Authorization": "Bearer nope"}).status_code == 401
     assert scoring.get("/definitions/active").json()["version"] == current["version"]

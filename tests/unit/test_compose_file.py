@@ -25,7 +25,7 @@ SERVICE_TARGET, MIGRATE_TARGET = "service", "migrate"  # deploy/Dockerfile's sta
 HOST_PORTS = {"intake": 8001, "scoring": 8002, "routing": 8003, "feedback": 8004}
 SECRET_KEY = re.compile(r"(_API_KEYS|_SECRET|PASSWORD|_TOKEN)$")
 # ${VAR}, ${VAR:?msg} or ${VAR?msg}: required, and no default that could be a literal secret.
-REQUIRED_VAR = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:?\?[^}]*)?\}"
+REQUIRED_VAR = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:?\?[^}]*|:-)?\}"  # required, or optional and empty by default
 # $$ is an escaped dollar; ${VAR...} and $VAR are interpolations.
 INTERPOLATION = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))")
 

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import Header, Request
 from pydantic import Field, TypeAdapter, ValidationError
 
 from services.feedback.api.dependencies import Resources, Writes
@@ -17,12 +17,13 @@ from services.feedback.domain.hubspot import HubSpotEvent
 from services.feedback.settings import FeedbackSettings
 from services.feedback.use_cases.hubspot_events import RESULTS, handle_event
 from shared.errors import InvalidInput, Unauthorized
+from shared.service.access import guarded_router, public
 from shared.service.errors import error_responses, field_errors
 from shared.webhooks.hubspot_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_v3
 from shared.webhooks.signature import SignatureRefused
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["closed loop"])
+router = guarded_router(tags=["closed loop"])
 MAX_EVENTS = 1000
 _EVENTS = TypeAdapter(Annotated[list[HubSpotEvent], Field(max_length=MAX_EVENTS)])
 
@@ -40,6 +41,7 @@ BODY = {"requestBody": {"required": True, "content": {"application/json": {"sche
 
 
 @router.post("/webhooks/hubspot", response_model=HubSpotReceipt, responses=error_responses(400, 401, 413, 422, 503),
+             dependencies=[public("HubSpot signs it: the v3 signature is checked before anything else is read")],
              openapi_extra=BODY, summary="HubSpot's contact property changes (signature v3)")
 async def hubspot_webhook(
     request: Request, resources: Resources, writes: Writes,

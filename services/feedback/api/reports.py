@@ -8,7 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import Response
 
 from services.feedback.api.dependencies import Reads, Resources
@@ -17,9 +17,10 @@ from services.feedback.use_cases.reports import funnel as funnel_of
 from services.feedback.use_cases.reports import revenue_plan
 from shared.errors import InvalidInput
 from shared.events.envelope import utcnow
+from shared.service.access import READERS, guarded_router
 from shared.service.errors import error_responses
 
-router = APIRouter(tags=["reports"])
+router = guarded_router(tags=["reports"])
 EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
 Moment = Annotated[datetime | None, Query(description="ISO 8601; without a time zone: UTC; 2000 to 2200")]
@@ -43,7 +44,7 @@ def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
     return start, end
 
 
-@router.get("/reports/funnel", response_model=FunnelReport,
+@router.get("/reports/funnel", dependencies=[READERS], response_model=FunnelReport,
             responses={**error_responses(422, 503), 200: {"content": CSV, "description": "The funnel (JSON or CSV)"}},
             summary="The funnel: leads, MQLs, accepted, rejected by reason, won and revenue, SLA of both teams")
 async def funnel(resources: Resources, reads: Reads, start: Moment = None, end: Moment = None,
@@ -67,6 +68,7 @@ async def funnel(resources: Resources, reads: Reads, start: Moment = None, end: 
 
 
 @router.post("/reports/plan", response_model=RevenuePlan, responses=error_responses(400, 413, 422, 503),
+             dependencies=[READERS],
              summary="Work back from a revenue goal with our own measured deal size and conversion rates")
 async def plan(body: PlanRequest, reads: Reads) -> dict[str, Any]:
     result = await revenue_plan(reads, goal=body.revenue_goal, period_days=body.period_days,

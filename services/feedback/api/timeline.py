@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
-
 from services.feedback.api.dependencies import Reads
 from services.feedback.api.models import Timeline, TimelineEntry
 from shared.errors import NotFound
+from shared.service.access import READERS, guarded_router
 from shared.service.errors import error_responses
 
-router = APIRouter(tags=["leads"])
+router = guarded_router(tags=["leads"])
 
 
 @router.get("/leads/{lead_id}/timeline", response_model=Timeline, responses=error_responses(404, 422, 503),
+            dependencies=[READERS],
             summary="Every event about a lead, from every service, in order")
 async def lead_timeline(lead_id: uuid.UUID, reads: Reads) -> Timeline:
     """An id the lead had before a re-key answers with the lead as it is now."""

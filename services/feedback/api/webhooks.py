@@ -6,18 +6,19 @@ import logging
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import Header, Request, status
 from pydantic import ValidationError
 
 from services.feedback.api.dependencies import Resources, Writes
 from services.feedback.api.models import CrmOutcome, OutcomeApplied
 from services.feedback.use_cases.apply_outcome import OutcomeCommand, OutcomeRefused, apply_outcome
 from shared.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from shared.service.access import guarded_router, public
 from shared.service.errors import error_responses, field_errors
 from shared.webhooks.signature import SignatureRefused, verify
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["closed loop"])
+router = guarded_router(tags=["closed loop"])
 
 
 SIGNATURE = Annotated[str | None, Header(alias="Handoff-Signature", max_length=2048,
@@ -27,6 +28,7 @@ BODY = {"requestBody": {"required": True, "content": {"application/json": {
 
 
 @router.post("/webhooks/crm", status_code=status.HTTP_202_ACCEPTED, response_model=OutcomeApplied,
+             dependencies=[public("the CRM signs it with the shared secret, checked before anything else is read")],
              responses=error_responses(400, 401, 404, 409, 413, 422, 503), openapi_extra=BODY,
              summary="An outcome from the CRM (signed): accepted, rejected, recycled, converted, won or lost")
 async def crm_outcome(request: Request, resources: Resources, writes: Writes,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ValidationError
 
 from services.intake.api.dependencies import Source, Submissions
@@ -24,9 +23,10 @@ from services.intake.use_cases.accept_submission import Accepted, Submission, ac
 from shared.errors import InvalidInput
 from shared.events.envelope import utcnow
 from shared.observability.correlation import current_correlation_id
+from shared.service.access import guarded_router
 from shared.service.errors import error_responses, field_errors
 
-router = APIRouter(tags=["intake"])
+router = guarded_router(tags=["intake"])
 
 RESPONSES = error_responses(400, 401, 413, 422, 429, 503)
 KEY_HEADER = "header.Idempotency-Key"

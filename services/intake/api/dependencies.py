@@ -7,44 +7,23 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from services.intake.domain.rate_limits import counted, first_exceeded
 from services.intake.repository import RateWindowRepository, SubmissionRepository
 from services.intake.settings import IntakeSettings
+from shared.access.roles import Role
+from shared.access.store import Caller
 from shared.db.engine import autocommit
-from shared.errors import TooManyRequests, Unauthorized
+from shared.errors import TooManyRequests
 from shared.observability.metrics import RATE_LIMITED
-from shared.service.auth import tokens_match
+from shared.service.access import requires
 from shared.service.dependencies import Transaction, resources_of
 
-source_bearer = HTTPBearer(auto_error=False, scheme_name="sourceKey",
-                           description="The API key issued for your source, as 'Authorization: Bearer <key>'.")
-source_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="sourceKeyHeader",
-                             description="The same key in an X-API-Key header, for tools that cannot send a Bearer.")
 
-
-def source_for_key(presented: str, settings: IntakeSettings) -> str | None:
-    """The source whose key matches; every key is compared so timing reveals nothing."""
-    match = None
-    for source, secret in settings.api_keys.items():
-        if tokens_match(presented, secret.get_secret_value()):
-            match = source
-    return match
-
-
-def authenticated_source(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(source_bearer)],
-    header_key: Annotated[str | None, Depends(source_header)],
-) -> str:
-    presented = bearer.credentials if bearer is not None else header_key
-    settings = resources_of(request).runtime.settings
-    assert isinstance(settings, IntakeSettings)
-    source = source_for_key(presented, settings) if presented else None
-    if source is None:
-        raise Unauthorized("missing or unknown API key: send 'Authorization: Bearer <key>' issued for your source")
-    return source
+def authenticated_source(caller: Annotated[Caller, requires(Role.source, api_key_header=True)]) -> str:
+    """The source the caller posts for: its configured key's, or its token's."""
+    assert caller.source is not None  # a source credential always names its source
+    return caller.source
 
 
 async def enforce_rate_limits(request: Request, source: str) -> None:

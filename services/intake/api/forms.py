@@ -44,6 +44,7 @@ from shared.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from shared.events.envelope import utcnow
 from shared.observability.correlation import current_correlation_id
 from shared.observability.metrics import FORM_IGNORED_FIELDS, FORM_SPAM
+from shared.service.access import guarded_router, public
 from shared.service.auth import tokens_match
 from shared.service.errors import error_responses
 
@@ -103,11 +104,12 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def forms_router(forms: Mapping[str, WebForm]) -> APIRouter:
     """The route for the forms this deployment runs; their ids are documented as the path's values."""
-    router = APIRouter(tags=["web forms"])
+    router = guarded_router(tags=["web forms"])
     ids = sorted(forms)
     form_id_schema: dict[str, Any] = {"enum": ids} if ids else {}
 
     @router.post("/forms/{form_id}", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted,
+                 dependencies=[public("a web form posts from a browser: its publishable key and origin are checked")],
                  responses=RESPONSES, openapi_extra=OPENAPI_BODY,
                  summary="Post a web form (urlencoded or multipart, as browsers send it; or JSON)")
     async def post_form(

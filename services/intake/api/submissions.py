@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import Header, Response, status
 
 from services.intake.api.dependencies import Source, Submissions
 from services.intake.api.models import Accepted, ActivityIn, LeadIn
 from services.intake.use_cases.accept_submission import Submission, accept_submission
 from shared.events.envelope import utcnow
 from shared.observability.correlation import current_correlation_id
+from shared.service.access import guarded_router
 from shared.service.errors import error_responses
 
-router = APIRouter(tags=["intake"])
+router = guarded_router(tags=["intake"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
                                               pattern=r"^[\x21-\x7e]+$",

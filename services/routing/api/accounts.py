@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from services.routing.api.dependencies import Reads, RouterDep, Writes
 from services.routing.api.models import Account, AccountIn
 from services.routing.use_cases.accounts import put_account
-from shared.service.auth import Admin
+from shared.service.access import READERS, RevOps, guarded_router
 from shared.service.errors import error_responses
 
-router = APIRouter(tags=["accounts"])
+router = guarded_router(tags=["accounts"])
 
 DomainPath = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$",
                                  description="a domain, a website or an email address", examples=["globex.example"])]
 
 
-@router.get("/accounts", response_model=list[Account], responses=error_responses(503),
+@router.get("/accounts", dependencies=[READERS], response_model=list[Account], responses=error_responses(503),
             summary="Every account and its owner")
 async def list_accounts(reads: Reads) -> list[Account]:
     return [Account(domain=r.domain, owner_id=r.owner_id, name=r.name) for r in await reads.accounts()]
@@ -27,6 +27,6 @@ async def list_accounts(reads: Reads) -> list[Account]:
 @router.put("/accounts/{domain:path}", response_model=Account,
             responses=error_responses(400, 401, 403, 413, 422, 503),
             summary="Name an account's owner (RevOps): leads from its domain and subdomains go to them")
-async def put(domain: DomainPath, account: AccountIn, actor: Admin, router: RouterDep, writes: Writes) -> Account:
+async def put(domain: DomainPath, account: AccountIn, actor: RevOps, router: RouterDep, writes: Writes) -> Account:
     normalised = await put_account(writes, router.policy, domain, owner_id=account.owner_id, name=account.name)
     return Account(domain=normalised, owner_id=account.owner_id, name=account.name)

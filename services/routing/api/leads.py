@@ -5,17 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter
-
 from services.routing.api.dependencies import Reads
 from services.routing.api.models import Assignment, RecordedDecision, Waiting
 from shared.errors import NotFound
+from shared.service.access import READERS, guarded_router
 from shared.service.errors import error_responses
 
-router = APIRouter(tags=["leads"])
+router = guarded_router(tags=["leads"])
 
 
 @router.get("/leads/{lead_id}/assignments", response_model=list[Assignment], responses=error_responses(404, 422, 503),
+            dependencies=[READERS],
             summary="Who owns the lead, per cycle, and why")
 async def lead_assignments(lead_id: uuid.UUID, reads: Reads) -> list[Assignment]:
     rows = await reads.assignments_of(lead_id)
@@ -27,7 +27,7 @@ async def lead_assignments(lead_id: uuid.UUID, reads: Reads) -> list[Assignment]
                        decision=r.decision) for r in rows]
 
 
-@router.get("/leads/{lead_id}/decisions", response_model=list[RecordedDecision],
+@router.get("/leads/{lead_id}/decisions", dependencies=[READERS], response_model=list[RecordedDecision],
             responses=error_responses(404, 422, 503),
             summary="Every routing decision about the lead, oldest first: who was considered, who skipped, why")
 async def lead_decisions(lead_id: uuid.UUID, reads: Reads) -> list[dict[str, Any]]:
@@ -37,7 +37,7 @@ async def lead_decisions(lead_id: uuid.UUID, reads: Reads) -> list[dict[str, Any
     return [{**r.decision, "cycle": r.cycle, "kind": r.kind, "decided_at": r.decided_at} for r in rows]
 
 
-@router.get("/queues", response_model=list[Waiting], responses=error_responses(503),
+@router.get("/queues", dependencies=[READERS], response_model=list[Waiting], responses=error_responses(503),
             summary="Leads waiting in a queue because nobody was available")
 async def queues(reads: Reads) -> list[Waiting]:
     return [Waiting(lead_id=q.lead_id, cycle=q.cycle, team_id=q.team_id, owner_id=q.owner_id, rule=q.rule,

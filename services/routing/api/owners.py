@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import Path, status
 
 from services.routing.api.dependencies import Reads, RouterDep, Writes
 from services.routing.api.models import (
@@ -22,16 +22,16 @@ from services.routing.api.models import (
 from services.routing.use_cases.policy_changes import change_policy, deactivate_owner, owner_in, team_in
 from shared.errors import Conflict
 from shared.events.envelope import utcnow
-from shared.service.auth import Admin
+from shared.service.access import READERS, RevOps, guarded_router
 from shared.service.errors import error_responses
 
-router = APIRouter(tags=["owners and teams"])
+router = guarded_router(tags=["owners and teams"])
 
 Id = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$", examples=["ana.silva"])]
 CHANGE = error_responses(400, 401, 403, 404, 409, 413, 422, 503)
 
 
-@router.get("/owners", response_model=list[OwnerView], responses=error_responses(503),
+@router.get("/owners", dependencies=[READERS], response_model=list[OwnerView], responses=error_responses(503),
             summary="Every owner with today's load and their teams")
 async def owners(router: RouterDep, reads: Reads) -> list[dict[str, Any]]:
     policy = router.policy
@@ -42,7 +42,7 @@ async def owners(router: RouterDep, reads: Reads) -> list[dict[str, Any]]:
 
 @router.post("/owners", status_code=status.HTTP_201_CREATED, response_model=OwnerChanged, responses=CHANGE,
              summary="Add an owner (RevOps), optionally to teams")
-async def create_owner(owner: OwnerIn, actor: Admin, router: RouterDep) -> OwnerChanged:
+async def create_owner(owner: OwnerIn, actor: RevOps, router: RouterDep) -> OwnerChanged:
     def change(body: dict[str, Any]) -> None:
         if any(o["id"] == owner.id for o in body["owners"]):
             raise Conflict(f"owner {owner.id!r} exists; change it with PATCH /owners/{owner.id}")
@@ -56,7 +56,7 @@ async def create_owner(owner: OwnerIn, actor: Admin, router: RouterDep) -> Owner
 
 @router.patch("/owners/{owner_id}", response_model=OwnerChanged | DeactivatedView, responses=CHANGE,
               summary="Change an owner (RevOps): weight, capacity, hours, time zone, status, out of office")
-async def change_owner(owner_id: Id, changes: OwnerChange, actor: Admin, router: RouterDep,
+async def change_owner(owner_id: Id, changes: OwnerChange, actor: RevOps, router: RouterDep,
                        writes: Writes) -> OwnerChanged | DeactivatedView:
     """Setting the status to inactive deactivates the owner (see POST /owners/{owner_id}/deactivate)."""
     if changes.status == "inactive":
@@ -68,14 +68,14 @@ async def change_owner(owner_id: Id, changes: OwnerChange, actor: Admin, router:
 
 @router.post("/owners/{owner_id}/deactivate", response_model=DeactivatedView, responses=CHANGE,
              summary="Deactivate an owner (RevOps): no new leads, and their open leads are routed again now")
-async def deactivate(owner_id: Id, actor: Admin, router: RouterDep, writes: Writes) -> DeactivatedView:
+async def deactivate(owner_id: Id, actor: RevOps, router: RouterDep, writes: Writes) -> DeactivatedView:
     done = await deactivate_owner(router, writes, owner_id, published_by=actor, now=utcnow())
     return DeactivatedView.model_validate(asdict(done))
 
 
 @router.post("/teams", status_code=status.HTTP_201_CREATED, response_model=TeamChanged, responses=CHANGE,
              summary="Add a team (RevOps)")
-async def create_team(team: TeamIn, actor: Admin, router: RouterDep) -> TeamChanged:
+async def create_team(team: TeamIn, actor: RevOps, router: RouterDep) -> TeamChanged:
     def change(body: dict[str, Any]) -> None:
         if any(t["id"] == team.id for t in body["teams"]):
             raise Conflict(f"team {team.id!r} exists; change it with PATCH /teams/{team.id}")
@@ -86,7 +86,7 @@ async def create_team(team: TeamIn, actor: Admin, router: RouterDep) -> TeamChan
 
 @router.patch("/teams/{team_id}", response_model=TeamChanged, responses=CHANGE,
               summary="Change a team (RevOps): name, members, strategy, queue")
-async def change_team(team_id: Id, changes: TeamChange, actor: Admin, router: RouterDep) -> TeamChanged:
+async def change_team(team_id: Id, changes: TeamChange, actor: RevOps, router: RouterDep) -> TeamChanged:
     updates = changes.model_dump(mode="json", exclude_unset=True)
     policy = await change_policy(router, lambda body: team_in(body, team_id).update(updates), published_by=actor)
     return TeamChanged(policy_version=policy.version, team=policy.team(team_id))

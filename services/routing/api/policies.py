@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import Depends, Path, Query, status
 
 from services.routing.api.dependencies import Reads, RouterDep
 from services.routing.api.models import Decision, PolicyPreviewView, PreviewLead
@@ -17,11 +17,11 @@ from services.routing.use_cases.previews import preview_candidate, preview_lead
 from shared.errors import NotFound
 from shared.events.envelope import utcnow
 from shared.reviewed_documents import DOCUMENT_VERSION_MAX
-from shared.service.auth import Admin
+from shared.service.access import READERS, RevOps, guarded_router
 from shared.service.documents import Published, PublishedVersion, document_body, document_body_openapi
 from shared.service.errors import error_responses
 
-router = APIRouter(tags=["routing policy"])
+router = guarded_router(tags=["routing policy"])
 
 Candidate = Annotated[RoutingPolicy, Depends(document_body(RoutingPolicy))]
 VersionPath = Annotated[str, Path(min_length=1, max_length=DOCUMENT_VERSION_MAX, pattern=r"^[^\x00-\x1f\x7f]+$",
@@ -30,18 +30,19 @@ DOCUMENT = document_body_openapi(RoutingPolicy, description="A routing policy, a
                                                             "(config/routing_policy.yaml is an example)")
 
 
-@router.get("/policy", response_model=RoutingPolicy, summary="The routing policy in force")
+@router.get("/policy", dependencies=[READERS], response_model=RoutingPolicy, summary="The routing policy in force")
 async def active_policy(router: RouterDep) -> RoutingPolicy:
     return router.policy
 
 
-@router.get("/policies", response_model=list[PublishedVersion], responses=error_responses(503),
+@router.get("/policies", dependencies=[READERS], response_model=list[PublishedVersion], responses=error_responses(503),
             summary="Every published version of the routing policy, newest first")
 async def policy_versions(router: RouterDep) -> list[dict[str, Any]]:
     return await router.store.versions()
 
 
 @router.get("/policies/{version}", response_model=RoutingPolicy, responses=error_responses(404, 422, 503),
+            dependencies=[READERS],
             summary="One published version of the routing policy")
 async def policy_version(version: VersionPath, router: RouterDep) -> dict[str, Any]:
     body = await router.store.get(version)
@@ -53,12 +54,13 @@ async def policy_version(version: VersionPath, router: RouterDep) -> dict[str, A
 @router.post("/policies", status_code=status.HTTP_201_CREATED, response_model=Published,
              responses=error_responses(400, 401, 403, 409, 413, 422, 503), openapi_extra=DOCUMENT,
              summary="Publish a whole routing policy (RevOps); it applies to the next decision")
-async def publish(actor: Admin, candidate: Candidate, router: RouterDep) -> Published:
+async def publish(actor: RevOps, candidate: Candidate, router: RouterDep) -> Published:
     await publish_policy(router, candidate, published_by=actor)
     return Published(version=candidate.version, active=True)
 
 
 @router.post("/policies/preview", response_model=PolicyPreviewView, responses=error_responses(400, 413, 422, 503),
+             dependencies=[READERS],
              openapi_extra=DOCUMENT,
              summary="Route every stored lead under a candidate policy, without assigning anything")
 async def preview(candidate: Candidate, reads: Reads,
@@ -67,7 +69,7 @@ async def preview(candidate: Candidate, reads: Reads,
     return await preview_candidate(reads, candidate, now=utcnow(), sample_size=sample_size)
 
 
-@router.post("/preview", response_model=Decision, responses=error_responses(400, 413, 422, 503),
+@router.post("/preview", dependencies=[READERS], response_model=Decision, responses=error_responses(400, 413, 422, 503),
              summary="Who would get this lead now, and why: the whole decision, nothing assigned")
 async def preview_one(lead: PreviewLead, router: RouterDep, reads: Reads) -> dict[str, Any]:
     facts = LeadFacts.from_attributes("preview", lead.model_dump(exclude_none=True))

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from services.scoring.api.dependencies import Definitions, Reads
 from services.scoring.api.models import Calibration, RuleCalibration
 from services.scoring.domain.calibration import calibrate
+from shared.service.access import READERS, guarded_router
 from shared.service.errors import error_responses
 
-router = APIRouter(tags=["calibration"])
+router = guarded_router(tags=["calibration"])
 
 
-@router.get("/calibration", response_model=Calibration, responses=error_responses(503),
+@router.get("/calibration", dependencies=[READERS], response_model=Calibration, responses=error_responses(503),
             summary="How each rule's leads converted, from the outcomes sales reported")
 async def calibration(definitions: Definitions, reads: Reads) -> Calibration:
     definition = definitions.active

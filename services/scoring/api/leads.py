@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
-
 from services.scoring.api.dependencies import Reads
 from services.scoring.api.models import LeadProfileView, LeadScore, Submission
 from shared.errors import NotFound
+from shared.service.access import READERS, guarded_router
 from shared.service.errors import error_responses
 
-router = APIRouter(tags=["leads"])
+router = guarded_router(tags=["leads"])
 
 
 @router.get("/leads/{lead_id}/score", response_model=LeadScore, responses=error_responses(404, 422, 503),
+            dependencies=[READERS],
             summary="A lead's score, grade and stage, and the rules that fired")
 async def lead_score(lead_id: uuid.UUID, reads: Reads) -> LeadScore:
     found = await reads.score_of(lead_id)
@@ -24,6 +24,7 @@ async def lead_score(lead_id: uuid.UUID, reads: Reads) -> LeadScore:
 
 
 @router.get("/leads/{lead_id}/profile", response_model=LeadProfileView, responses=error_responses(404, 422, 503),
+            dependencies=[READERS],
             summary="A lead's merged profile and every submission it was merged from")
 async def lead_profile(lead_id: uuid.UUID, reads: Reads) -> LeadProfileView:
     found = await reads.profile_of(lead_id)

@@ -1,0 +1,24 @@
+"""The ``access`` schema: named credentials, each with its roles."""
+
+from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+
+SCHEMA = "access"
+metadata = MetaData(schema=SCHEMA)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_id", UUID(as_uuid=True), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("roles", ARRAY(String(20)), nullable=False),
+    Column("source", String(100), nullable=True),  # the one source a `source` token posts for
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_by", String(100), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # one live token per name: a name says who acted
+    Index("tokens_live_name", "name", unique=True, postgresql_where=text("revoked_at IS NULL")),
+)
