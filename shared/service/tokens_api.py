@@ -60,7 +60,7 @@ async def list_tokens(actor: RevOps, session: Reading) -> list[TokenView]:
 
 
 @router.post("/access/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated,
-             responses=error_responses(401, 403, 409, 413, 422, 503),
+             responses=error_responses(400, 401, 403, 409, 413, 422, 503),
              summary="Create a token with one or more roles; its value is shown once, in this answer")
 async def create_token(body: TokenIn, actor: RevOps, session: Transaction) -> TokenCreated:
     value, info = await TokenStore(session).create(name=body.name, roles=frozenset(body.roles), source=body.source,
