@@ -34,14 +34,19 @@ _FRESH = typer.Option(
     False, "--fresh", help="Delete the state dir first: empty Kafka and database, new secrets."
 )
 _ECHO = typer.Option(False, "--echo", help="Also print the services' logs here.")
+_KAFKA_SASL_SSL = typer.Option(
+    False, "--kafka-sasl-ssl",
+    help="The broker's client listener is SASL_SSL (SCRAM-SHA-512 or PLAIN, user handoff; TLS with a CA the "
+         "stack makes); the services get the matching settings. A state dir formatted without it needs --fresh.",
+)
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _start(state_dir: Path | None, fresh: bool, echo: bool) -> Stack:
-    config = StackConfig.default(state_dir=state_dir, echo=echo)
+def _start(state_dir: Path | None, fresh: bool, echo: bool, kafka_sasl_ssl: bool = False) -> Stack:
+    config = StackConfig.default(state_dir=state_dir, echo=echo, kafka_sasl_ssl=kafka_sasl_ssl)
     if fresh and config.state_dir.exists():
         _say(f"handoff: removing {config.state_dir}")
         shutil.rmtree(config.state_dir)
@@ -53,7 +58,7 @@ def _print_summary(stack: Stack) -> None:
     lines += [f"  {name:<9} {url}" for name, url in stack.urls.items()]
     lines += [
         f"  {'ops page':<9} {stack.urls['feedback']}/ops/   (operators: ./handoff ops --help)",
-        f"  {'kafka':<9} {stack.kafka_bootstrap}",
+        f"  {'kafka':<9} {stack.kafka_bootstrap} ({stack.kafka_connection.security.describe()})",
         f"  {'database':<9} {stack.database_url}",
         f"  {'logs':<9} {stack.logs_dir}/",
         f"  {'secrets':<9} {stack.layout.secrets_file}",
@@ -61,6 +66,11 @@ def _print_summary(stack: Stack) -> None:
         f"  {'':<9} role_tokens (local-<role>, one role each); ./handoff tokens list",
         "",
     ]
+    if stack.config.kafka_sasl_ssl:
+        lines += ["The operator tool (./handoff ops) reaches this broker with, in its shell:",
+                  *(f"  export {name}={value if not name.endswith('PASSWORD') else '<kafka_password>'}"
+                    for name, value in stack.kafka_env().items()),
+                  f"  (kafka_password: in {stack.layout.secrets_file})", ""]
     _say("\n".join(lines))
 
 
@@ -99,10 +109,11 @@ def _run_and_wait(stack: Stack) -> None:
 
 
 @app.command()
-def up(state_dir: Path | None = _STATE_DIR, fresh: bool = _FRESH, echo: bool = _ECHO) -> None:
+def up(state_dir: Path | None = _STATE_DIR, fresh: bool = _FRESH, echo: bool = _ECHO,
+       kafka_sasl_ssl: bool = _KAFKA_SASL_SSL) -> None:
     """Start everything on the default ports and run until Ctrl-C."""
     _interrupt_on_termination_signals()
-    stack = _start(state_dir, fresh, echo)
+    stack = _start(state_dir, fresh, echo, kafka_sasl_ssl)
     _print_summary(stack)
     _run_and_wait(stack)
 
@@ -115,12 +126,13 @@ def demo(
     state_dir: Path | None = _STATE_DIR,
     fresh: bool = _FRESH,
     echo: bool = _ECHO,
+    kafka_sasl_ssl: bool = _KAFKA_SASL_SSL,
 ) -> None:
     """Start everything, then send sample leads through it and show what happened."""
     from devstack.demo import run_demo
 
     _interrupt_on_termination_signals()
-    stack = _start(state_dir, fresh, echo)
+    stack = _start(state_dir, fresh, echo, kafka_sasl_ssl)
     try:
         run_demo(stack)
     except BaseException:

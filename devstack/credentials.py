@@ -28,6 +28,8 @@ class StackSecrets:
     admin_token: str  # the token named local-admin: every role of a person (viewer, revops, operator, privacy)
     intake_form_keys: dict[str, str]  # form id -> publishable key (pk_...): it sits in the form's page
     role_tokens: dict[str, str]  # role -> the value of the token local-<role>, which holds that role only
+    kafka_password: str  # the SASL_SSL broker's user handoff (./handoff up --kafka-sasl-ssl)
+    kafka_broker_password: str  # ... and the broker's own user, handoff-broker
 
     def tokens(self) -> dict[str, tuple[str, frozenset[Role]]]:
         """Name -> (value, roles) of every token the stack keeps in the access schema."""
@@ -56,6 +58,8 @@ def load_or_create(path: Path, sources: Sequence[str] = INTAKE_SOURCES) -> Stack
         intake_form_keys={form: stored.get("intake_form_keys", {}).get(form) or f"pk_{_token()}"
                           for form in INTAKE_FORMS},
         role_tokens={role.value: stored.get("role_tokens", {}).get(role.value) or new_token() for role in PERSON_ROLES},
+        kafka_password=stored.get("kafka_password") or _token(),
+        kafka_broker_password=stored.get("kafka_broker_password") or _token(),
     )
     if asdict(result) != stored:
         _write_private(path, json.dumps(asdict(result), indent=2) + "\n")

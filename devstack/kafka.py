@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import fcntl
+import os
 import re
 import shutil
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -24,6 +26,8 @@ from aiokafka.errors import KafkaError
 from devstack import child, paths
 from devstack.errors import DevstackError
 from devstack.sync import run_coroutine
+from devstack.tls import make_broker_certificates
+from shared.kafka.security import PLAINTEXT, KafkaConnection, KafkaSecurity
 
 KAFKA_VERSION = "4.4.0"
 
@@ -111,6 +115,23 @@ def ensure_kafka_jars(version: str = KAFKA_VERSION) -> Path:
     return libs
 
 
+@dataclass(frozen=True)
+class SaslSslUsers:
+    """The SASL_SSL listener's users: the clients' (SCRAM-SHA-512 or PLAIN) and the broker's own,
+    which it talks to itself as over the same listener (SCRAM-SHA-512)."""
+
+    password: str
+    broker_password: str
+    username: str = "handoff"
+    broker_username: str = "handoff-broker"
+    mechanism: str = "SCRAM-SHA-512"
+
+
+# written once the storage was formatted with the SCRAM users: a store formatted without them
+# (a plaintext stack's) cannot serve a SASL_SSL broker, and says so instead of refusing every login
+_SCRAM_MARKER = "scram-users"
+
+
 def _random_cluster_id() -> str:
     """What `kafka-storage.sh random-uuid` prints, without paying for a JVM start."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
@@ -128,6 +149,7 @@ class KafkaBroker:
         port: int,
         controller_port: int,
         heap: str = "512m",
+        sasl_ssl: SaslSslUsers | None = None,
     ) -> None:
         self.libs = libs
         self.state_dir = state_dir
@@ -135,6 +157,7 @@ class KafkaBroker:
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
+        self.sasl_ssl = sasl_ssl
         self._prepared = False
         self._proc: subprocess.Popen[bytes] | None = None
         self._started_before = False  # a restart appends to the log instead of truncating it
@@ -146,6 +169,28 @@ class KafkaBroker:
     @property
     def data_dir(self) -> Path:
         return self.state_dir / "data"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.state_dir / "tls"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The certificate clients trust (made by ``prepare``); None: a plaintext broker."""
+        return self.tls_dir / "ca.pem" if self.sasl_ssl else None
+
+    @property
+    def client_security(self) -> KafkaSecurity:
+        """What a client needs to be let in: PLAINTEXT, or SASL_SSL as the stack's user (after ``prepare``)."""
+        if self.sasl_ssl is None:
+            return PLAINTEXT
+        return KafkaSecurity(security_protocol="SASL_SSL", sasl_mechanism=self.sasl_ssl.mechanism,
+                             sasl_username=self.sasl_ssl.username, sasl_password=self.sasl_ssl.password,
+                             ssl_cafile=self.ca_file)
+
+    @property
+    def connection(self) -> KafkaConnection:
+        return KafkaConnection(bootstrap_servers=self.bootstrap, security=self.client_security)
 
     @property
     def process(self) -> subprocess.Popen[bytes] | None:
@@ -183,7 +228,33 @@ class KafkaBroker:
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
         }
+        if self.sasl_ssl is not None:
+            settings.update(self._sasl_ssl_properties(self.sasl_ssl))
         return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+    def _sasl_ssl_properties(self, users: SaslSslUsers) -> dict[str, str]:
+        """Clients and the broker itself on one SASL_SSL listener (SCRAM-SHA-512 and PLAIN, TLS with
+        the stack's CA); the controller stays PLAINTEXT on loopback."""
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+        plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
+        return {
+            "listeners": f"SASL_SSL://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"SASL_SSL://127.0.0.1:{self.port}",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "SASL_SSL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            # SCRAM's users are in the metadata log (formatted in); these are the broker's own login
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
+                f'{scram} required username="{users.broker_username}" password="{users.broker_password}";',
+            "listener.name.sasl_ssl.plain.sasl.jaas.config":
+                f'{plain} required user_{users.username}="{users.password}";',
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.tls_dir / "broker.pem"),
+            "ssl.truststore.type": "PEM",  # the broker's own client trusts the stack's CA
+            "ssl.truststore.location": str(self.tls_dir / "ca.pem"),
+            "ssl.client.auth": "none",
+        }
 
     def prepare(self) -> None:
         """Write the configuration and format the storage if this state dir is new.
@@ -192,10 +263,18 @@ class KafkaBroker:
         """
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "log4j2.yaml").write_text(_LOG4J2_YAML)
+        if self.sasl_ssl is not None:
+            make_broker_certificates(self.tls_dir)
         properties = self.state_dir / "server.properties"
-        properties.write_text(self._server_properties())
+        fd = os.open(properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it may hold passwords
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(self._server_properties())
         if not (self.data_dir / "meta.properties").exists():
             self._format(properties)
+        elif self.sasl_ssl is not None and not (self.state_dir / _SCRAM_MARKER).exists():
+            raise DevstackError(f"the Kafka storage in {self.data_dir} was formatted without the SASL users; "
+                                "start with --fresh (an empty Kafka and database) or another --state-dir")
         self._prepared = True
 
     def _format(self, properties: Path) -> None:
@@ -206,6 +285,7 @@ class KafkaBroker:
                 "format",
                 f"--cluster-id={_random_cluster_id()}",
                 f"--config={properties}",
+                *self._scram_users(),
             ),
             cwd=self.state_dir,
             stdin=subprocess.DEVNULL,
@@ -216,6 +296,17 @@ class KafkaBroker:
             raise DevstackError(
                 f"formatting Kafka storage in {self.data_dir} failed:\n{result.stdout}{result.stderr}"
             )
+        if self.sasl_ssl is not None:
+            (self.state_dir / _SCRAM_MARKER).write_text(f"{self.sasl_ssl.username}\n{self.sasl_ssl.broker_username}\n")
+
+    def _scram_users(self) -> list[str]:
+        """``--add-scram`` for each SCRAM user: KRaft keeps them in the metadata log, from its first record."""
+        users = self.sasl_ssl
+        if users is None:
+            return []
+        return [f"--add-scram={users.mechanism}=[name={name},password={password}]"
+                for name, password in ((users.username, users.password),
+                                       (users.broker_username, users.broker_password))]
 
     def start(self) -> None:
         """Start the broker JVM (preparing first if `prepare` was not called)."""
@@ -258,7 +349,7 @@ class KafkaBroker:
         )
 
     async def _answers(self) -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
+        admin = AIOKafkaAdminClient(**self.connection.client_kwargs(), request_timeout_ms=2000)
         try:
             await admin.start()
             await admin.list_topics()

@@ -28,11 +28,12 @@ from typing import Any
 from devstack import child, credentials, paths
 from devstack.credentials import StackSecrets
 from devstack.errors import DevstackError
-from devstack.kafka import KAFKA_VERSION, KafkaBroker, ensure_kafka_jars
+from devstack.kafka import KAFKA_VERSION, KafkaBroker, SaslSslUsers, ensure_kafka_jars
 from devstack.postgres import EmbeddedPostgres
 from devstack.processes import ServiceProcess
 from devstack.sync import run_coroutine
 from devstack.topics import ensure_topics
+from shared.kafka.security import ENV_NAMES, PLAINTEXT, KafkaConnection
 from shared.settings import (
     LOCAL_KAFKA_CONTROLLER_PORT,
     LOCAL_KAFKA_PORT,
@@ -68,8 +69,12 @@ class StackConfig:
     config_dir: Path = paths.CONFIG_DIR
     echo: bool = False  # copy service logs to our stderr, prefixed with the service name
     migrate: bool = True
+    lead_id_key: bytes | None = None  # tests: the key the installation takes (None: the migration's own)
     kafka: bool = True  # False: PostgreSQL (and the migrations) only, e.g. for tests of use cases
     kafka_version: str = KAFKA_VERSION
+    # True: the broker's one client listener is SASL_SSL (SCRAM-SHA-512 or PLAIN as user handoff, TLS with
+    # a CA the stack makes), and the services and tools it starts get the matching HANDOFF_*_KAFKA_* settings
+    kafka_sasl_ssl: bool = False
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> extra env vars
     intake_sources: Sequence[str] = credentials.INTAKE_SOURCES  # each gets an API key
     durable_database: bool = True  # False: fsync and synchronous_commit off (throw-away test stacks only)
@@ -157,12 +162,36 @@ class Stack:
         self._sigterm_installed = False
         self._previous_sigterm: Any = None
         self._started_at = 0.0
+        self.lead_id_key: bytes | None = None  # the installation's, once migrated
 
     # -- what tests and the demo read ----------------------------------------------
 
     @property
     def kafka_bootstrap(self) -> str:
         return f"127.0.0.1:{self.config.kafka_port}"
+
+    @property
+    def kafka_connection(self) -> KafkaConnection:
+        """What a client needs to reach this stack's broker: its address, and with ``kafka_sasl_ssl``
+        the stack's user, password and CA (whose file exists once the broker was prepared)."""
+        if self._broker is not None:
+            return self._broker.connection
+        if self.config.kafka_sasl_ssl:
+            raise DevstackError("this stack's SASL_SSL broker is not started: its CA and users come with it")
+        return KafkaConnection(bootstrap_servers=self.kafka_bootstrap)
+
+    def kafka_env(self, prefix: str = "HANDOFF_KAFKA_") -> dict[str, str]:
+        """The Kafka client variables with ``prefix`` (the operator tool's by default, a service's
+        with ``HANDOFF_<SVC>_KAFKA_``): the bootstrap servers, and the security unless PLAINTEXT."""
+        connection = self.kafka_connection
+        env = {prefix + "BOOTSTRAP_SERVERS": connection.bootstrap_servers}
+        security = connection.security
+        if security != PLAINTEXT:
+            for field, value in security.model_dump(exclude_defaults=True).items():
+                if hasattr(value, "get_secret_value"):
+                    value = value.get_secret_value()
+                env[prefix + ENV_NAMES[field]] = str(value)
+        return env
 
     @property
     def database_url(self) -> str:
@@ -192,7 +221,7 @@ class Stack:
         for name in SERVICES:
             prefix = f"HANDOFF_{name.upper()}_"
             env[prefix + "DATABASE_URL"] = self.database_url
-            env[prefix + "KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap
+            env.update(self.kafka_env(prefix + "KAFKA_"))
             env[prefix + "CONFIG_DIR"] = str(self.config.config_dir)
             env[prefix + "INSTANCE_ID"] = f"local-{name}"  # one replica each: static group members
         env["HANDOFF_INTAKE_API_KEYS"] = json.dumps(self.secrets.intake_api_keys)
@@ -388,6 +417,9 @@ class Stack:
                 log_path=self.layout.log("kafka"),
                 port=self.config.kafka_port,
                 controller_port=self.config.kafka_controller_port,
+                sasl_ssl=SaslSslUsers(password=self._secrets.kafka_password,
+                                      broker_password=self._secrets.kafka_broker_password)
+                if self.config.kafka_sasl_ssl else None,
             )
         postgres = None
         if not self.config.database_url:
@@ -408,7 +440,7 @@ class Stack:
             self._step("waiting for Kafka")
             broker.wait_ready(timeout)
             self._step("creating topics")
-            run_coroutine(ensure_topics(self.kafka_bootstrap))
+            run_coroutine(ensure_topics(self.kafka_connection))
 
         def database_and_migrations() -> None:
             if postgres:
@@ -432,6 +464,31 @@ class Stack:
 
         upgrade_all(self.database_url)
         asyncio.run(self._ensure_tokens())
+        self.lead_id_key = asyncio.run(self._lead_id_key(self.config.lead_id_key))
+
+    async def _lead_id_key(self, wanted: bytes | None) -> bytes:
+        """The installation's lead id key; ``wanted`` replaces it while no lead is stored (a
+        test process that computes ids itself), never after: that would split every lead."""
+        from sqlalchemy import func, select, update
+
+        from services.scoring.tables import leads
+        from shared.access.installation import load_lead_id_key
+        from shared.access.tables import installation
+        from shared.db.engine import make_engine
+
+        engine = make_engine(self.database_url, pool_size=1)
+        try:
+            key = await load_lead_id_key(engine)
+            if wanted is None or wanted == key:
+                return key
+            async with engine.begin() as conn:
+                if (await conn.execute(select(func.count()).select_from(leads))).scalar_one():
+                    raise DevstackError("this stack's database holds leads under another lead id key; "
+                                        "start it with a fresh state dir")
+                await conn.execute(update(installation).values(lead_id_key=wanted))
+            return wanted
+        finally:
+            await engine.dispose()
 
     async def _ensure_tokens(self) -> None:
         """The stack's tokens (one per role, and local-admin with every role of a person) are

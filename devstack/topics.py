@@ -13,9 +13,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from devstack.errors import DevstackError
+from shared.kafka.security import KafkaConnection, kafka_connection
 
 
-async def ensure_topics(bootstrap: str, timeout: float = 15.0) -> list[str]:
+async def ensure_topics(kafka: KafkaConnection | str, timeout: float = 15.0) -> list[str]:
     """Create every topic in shared.events.topics.ALL_TOPICS that is missing; return their names.
 
     Returns once the broker lists them all: the controller acknowledges a creation a
@@ -23,7 +24,7 @@ async def ensure_topics(bootstrap: str, timeout: float = 15.0) -> list[str]:
     """
     from shared.events.topics import ALL_TOPICS
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_connection(kafka).client_kwargs())
     await admin.start()
     try:
         response = await admin.create_topics(

@@ -14,11 +14,13 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from ops import defaults
 from ops.errors import OpsError
 from ops.kafka_io import as_ops_error
 from shared.kafka.clients import KafkaFailed, KafkaUnreachable
+from shared.kafka.security import KafkaConnection, problems_of
 
 T = TypeVar("T")
 
@@ -84,8 +86,14 @@ def _json(data: Any, *, indent: int | None = 2) -> str:
     return json.dumps(data, indent=indent, ensure_ascii=False, default=str)
 
 
-def _bootstrap(option: str | None) -> str:
-    return defaults.kafka_bootstrap(option)
+def _bootstrap(option: str | None) -> KafkaConnection:
+    """The broker and how to reach it (the HANDOFF_KAFKA_* security variables)."""
+    try:
+        return defaults.kafka_connection(option)
+    except ValidationError as exc:
+        raise _fail(OpsError(problems_of(exc, defaults.KAFKA_ENV_PREFIX))) from None
+    except ValueError as exc:
+        raise _fail(OpsError(str(exc))) from None
 
 
 # -- topics ---------------------------------------------------------------------------
@@ -113,10 +121,12 @@ def tail(
     from_beginning: bool = typer.Option(False, "--from-beginning",
                                         help="Start at the oldest record instead of the end."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Stop after this many records."),
-    lead: str | None = typer.Option(None, "--lead", help="Only this lead (lead id or email)."),
+    lead: str | None = typer.Option(None, "--lead", help="Only this lead (lead id, or email: its id needs the "
+                                                           "installation's key, from the database)."),
     follow: bool = typer.Option(True, "--follow/--no-follow",
                                 help="Keep waiting for new records, or stop at the end found at start."),
     bootstrap: str | None = _BOOTSTRAP,
+    database_url: str | None = _DATABASE,
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line: coordinates and full envelope."),
 ) -> None:
     """Decoded events, one line each (undecodable records are shown as such). Commits nothing."""
@@ -127,7 +137,7 @@ def tail(
 
     topic = CURRENT[topic].topic.name if topic in CURRENT else topic
     try:
-        lead_id = str(resolve_lead(lead)) if lead else None
+        lead_id = str(resolve_lead(lead, database_url)) if lead else None
     except OpsError as exc:
         raise _fail(exc) from None
 
@@ -345,13 +355,15 @@ def timeline(
     ),
     token: str | None = typer.Option(None, "--token", metavar="TOKEN",
                                      help=f"A viewer's token [default: ${defaults.TOKEN_ENV}]."),
+    database_url: str | None = _DATABASE,
     as_json: bool = _JSON,
 ) -> None:
-    """Every event about a lead, in order, with the scoring rules that fired and why routing chose the owner."""
+    """Every event about a lead, in order, with the scoring rules that fired and why routing chose the owner.
+    An email is turned into its lead id with the installation's key, read from the database."""
     from ops.timeline import fetch_timeline, format_timeline, resolve_lead
 
     try:
-        lead_id = resolve_lead(lead)
+        lead_id = resolve_lead(lead, database_url)
         data = fetch_timeline(defaults.feedback_url(feedback_url), lead_id, token=defaults.token(token), asked=lead)
     except OpsError as exc:
         raise _fail(exc) from None

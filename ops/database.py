@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ops.defaults import DATABASE_URL_ENV
 from ops.errors import UNREACHABLE, OpsError
 from ops.refused import ServiceRefused
+from shared.access.installation import InstallationNotMigrated
+from shared.access.installation import lead_id_key as installation_key
 from shared.db.engine import make_engine, make_sessionmaker, unit_of_work
 from shared.db.errors import database_unavailable
 from shared.db.metadata import outbox_refused_table, outbox_table, service_metadata
@@ -95,3 +97,13 @@ async def discard_refused(url: str, service: str, ids: Sequence[int]) -> list[in
     _, refused = _tables(service)
     async with transaction(url) as session:
         return await store.discard(session, refused, ids)
+
+
+async def lead_id_key(url: str) -> bytes:
+    """The installation's lead id key: an email's lead id is computed with it (shared.identity)."""
+    async with transaction(url) as session:
+        connection = await session.connection()
+        try:
+            return await connection.run_sync(installation_key)
+        except InstallationNotMigrated as exc:
+            raise OpsError(str(exc)) from None

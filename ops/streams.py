@@ -15,6 +15,7 @@ from ops.letters import ReplayPlan
 from ops.records import RecordView, matches_lead, record_view
 from shared.events.topics import DEAD_LETTER
 from shared.kafka.producer import make_producer
+from shared.kafka.security import KafkaConnection
 
 
 async def _views(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
@@ -34,8 +35,9 @@ async def _views(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
                 yield record_view(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
 
 
-async def tail(bootstrap: str, topic: str, *, emit: Callable[[RecordView], None], from_beginning: bool = False,
-               follow: bool = True, limit: int | None = None, lead_id: str | None = None) -> int:
+async def tail(bootstrap: KafkaConnection | str, topic: str, *, emit: Callable[[RecordView], None],
+               from_beginning: bool = False, follow: bool = True, limit: int | None = None,
+               lead_id: str | None = None) -> int:
     """Hand each record of ``topic`` (for ``lead_id`` if given) to ``emit``; return how many.
 
     Starts at the beginning or at the end of every partition; without ``follow`` it stops
@@ -62,7 +64,7 @@ async def tail(bootstrap: str, topic: str, *, emit: Callable[[RecordView], None]
     return shown
 
 
-async def read_letters(bootstrap: str, *, newest: int | None = None) -> list[RecordView]:
+async def read_letters(bootstrap: KafkaConnection | str, *, newest: int | None = None) -> list[RecordView]:
     """Every dead letter (or the ``newest`` N when given), oldest first."""
     tps = [TopicPartition(DEAD_LETTER.name, p) for p in await partitions_of(bootstrap, DEAD_LETTER.name)]
     async with reader(bootstrap, CLIENT_ID) as consumer:
@@ -77,7 +79,7 @@ async def read_letters(bootstrap: str, *, newest: int | None = None) -> list[Rec
     return views[-newest:] if newest else views
 
 
-async def read_letter(bootstrap: str, offset: int, *, partition: int = 0) -> RecordView:
+async def read_letter(bootstrap: KafkaConnection | str, offset: int, *, partition: int = 0) -> RecordView:
     """The one dead letter at ``offset``; OpsError saying what the topic holds if there is none."""
     partitions = await partitions_of(bootstrap, DEAD_LETTER.name)
     if partition not in partitions:
@@ -97,18 +99,18 @@ async def read_letter(bootstrap: str, offset: int, *, partition: int = 0) -> Rec
     raise OpsError(f"dead letter {offset} could not be read")  # pragma: no cover - the range was checked
 
 
-async def publish_replay(bootstrap: str, plan: ReplayPlan) -> RecordMetadata:
+async def publish_replay(bootstrap: KafkaConnection | str, plan: ReplayPlan) -> RecordMetadata:
     """Send the replay with the services' producer settings (acks=all, idempotent); wait for the ack."""
     producer = make_producer(bootstrap, client_id=CLIENT_ID)
     try:
         await producer.start()
     except (*CONNECTION_ERRORS, KafkaError) as exc:
         await producer.stop()
-        raise KafkaUnreachable(bootstrap) from exc
+        raise KafkaUnreachable(str(bootstrap)) from exc
     try:
         return await producer.send_and_wait(plan.topic, plan.value, key=plan.key, headers=list(plan.headers))
     except CONNECTION_ERRORS as exc:
-        raise KafkaUnreachable(bootstrap) from exc
+        raise KafkaUnreachable(str(bootstrap)) from exc
     except KafkaError as exc:
         raise OpsError(f"Kafka refused the replay to {plan.topic}: {type(exc).__name__}: {exc}") from exc
     finally:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from ops import defaults
+from ops.database import lead_id_key
 from ops.defaults import FEEDBACK_URL_ENV, TOKEN_ENV
 from ops.errors import UNREACHABLE, OpsError
 from ops.formatting import clock, event_facts, qualification, rules_short
@@ -17,17 +20,20 @@ from shared.identity_policy import load_identity_policy
 from shared.settings import REPO_CONFIG_DIR
 
 
-def resolve_lead(text: str) -> uuid.UUID:
+def resolve_lead(text: str, database_url: str | None = None, *, key: bytes | None = None) -> uuid.UUID:
     """A lead id as given, or the id an email address's person derives to (by the identity rules
-    in the repository's config/, as the services read them)."""
+    in the repository's config/, as the services read them, and the installation's lead id key,
+    read from the database: an email alone gives no id)."""
     text = text.strip()
     if "@" in text:
         try:
             policy = load_identity_policy(REPO_CONFIG_DIR)
         except ValueError as exc:
             raise OpsError(str(exc)) from None
+        if key is None:
+            key = asyncio.run(lead_id_key(defaults.database_url(database_url)))
         try:
-            return lead_id_for(text, policy)
+            return lead_id_for(text, policy, key=key)
         except ValueError as exc:
             raise OpsError(f"{text!r} is {exc}") from None
     try:

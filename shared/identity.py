@@ -4,19 +4,26 @@ person is the same lead wherever they are looked up.
 
 The identity is the normalised address with what does not name a person taken out, by the
 reviewed rules of ``config/identity.yaml`` (``shared.identity_policy``): ``ada+news@acme.com``
-is ``ada@acme.com``, ``A.da@googlemail.com`` is ``ada@gmail.com``. The lead id is
-``uuid5(LEAD_NAMESPACE, identity)``: any service can compute it from the email alone, and
-Kafka keys carry no personal data. The address itself travels as sent (``normalise_email``):
-it is where the person is contacted, and its domain is the one accounts are matched on.
+is ``ada@acme.com``, ``A.da@googlemail.com`` is ``ada@gmail.com``. The lead id is an
+HMAC-SHA256 of the identity under the installation's secret key (``lead_id_key`` in the
+``access`` schema), shaped as a UUID (version 8): every service computes the same id from the
+email, but someone who knows an email and not the key cannot, and Kafka keys carry no
+personal data. The address itself travels as sent (``normalise_email``): it is where the
+person is contacted, and its domain is the one accounts are matched on.
 
 The rules are read once per process: a service's app calls ``configure`` with the file of its
 config dir when it is built; anything that never does (tests, tools) gets the built-in default,
-which is the shipped file. A caller that holds another policy passes it explicitly.
+which is the shipped file. The key is read once per process too (``configure_key``, as a
+service starts, from the database); without it no lead id can be computed. A caller that
+holds another policy or key passes it explicitly.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
+from typing import Final
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
@@ -24,6 +31,12 @@ from email_validator import EmailNotValidError, validate_email
 from shared.identity_policy import DEFAULT_POLICY, IdentityPolicy
 
 LEAD_NAMESPACE = uuid.UUID("6f1d7f3e-2d7c-4f3b-9a55-3c9e1c0a4b10")
+"""Of the ids before keyed ids (``UNKEYED``), which migrations move stored leads from."""
+
+MIN_KEY_BYTES = 32
+UNKEYED: Final = b""
+"""Not a key: ``lead_id_for(..., key=UNKEYED)`` is the id before keyed ids, uuid5 of the
+identity, which anyone could compute from an email. Only the migrations use it."""
 
 FREE_MAIL_DOMAINS: frozenset[str] = frozenset({
     "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "ymail.com",
@@ -129,9 +142,37 @@ def identity_of(email: str, policy: IdentityPolicy | None = None) -> str:
     return f"{local}@{domain}"
 
 
-def lead_id_for(email: str, policy: IdentityPolicy | None = None) -> uuid.UUID:
-    """A person's stable id: every spelling of one identity is the same lead."""
-    return uuid.uuid5(LEAD_NAMESPACE, identity_of(email, policy))
+class LeadIdKeyMissing(RuntimeError):
+    """Lead ids were asked for before the installation's key was configured."""
+
+
+_key: bytes | None = None
+
+
+def configure_key(key: bytes | None) -> bytes | None:
+    """Make ``key`` this process's lead id key (a service does it once, as it starts, from the
+    database; None: none); returns the key it replaces."""
+    global _key
+    if key is not None and len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"a lead id key has at least {MIN_KEY_BYTES} bytes, not {len(key)}")
+    previous, _key = _key, key
+    return previous
+
+
+def lead_id_for(email: str, policy: IdentityPolicy | None = None, *, key: bytes | None = None) -> uuid.UUID:
+    """A person's stable id: every spelling of one identity is the same lead, and the id says
+    nothing about the email to whoever does not hold the key."""
+    identity = identity_of(email, policy)
+    secret = _key if key is None else key
+    if secret is None:
+        raise LeadIdKeyMissing("lead ids need the installation's key: shared.identity.configure_key "
+                               "(services read it from the database as they start)")
+    if secret == UNKEYED:
+        return uuid.uuid5(LEAD_NAMESPACE, identity)
+    value = int.from_bytes(hmac.new(secret, identity.encode(), hashlib.sha256).digest()[:16], "big")
+    value = (value & ~(0xF << 76)) | (0x8 << 76)  # version 8: custom (RFC 9562)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # the RFC variant
+    return uuid.UUID(int=value)
 
 
 def is_free_mail(domain_or_email: str | None, extra: frozenset[str] | set[str] = frozenset()) -> bool:

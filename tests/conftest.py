@@ -17,6 +17,7 @@ import pytest
 
 from devstack.credentials import INTAKE_SOURCES
 from devstack.stack import Stack, StackConfig
+from shared import identity
 from tests.e2e.form_page import allow_form_page
 
 
@@ -45,6 +46,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(summary)
 
 
+TEST_LEAD_ID_KEY = b"lead ids of tests without a stack!"
+"""The process's key (set as tests are collected: modules compute ids as they load) until a stack
+is entered; within a stack, its installation's key (shared.identity, devstack.stack)."""
+identity.configure_key(TEST_LEAD_ID_KEY)
+
+
 RATE_LIMITED_SOURCE = "rate-limited-test"  # a source of the test stack with a limit small enough to pass
 RATE_LIMITED_SOURCE_LIMIT = {"requests": 30, "per_seconds": 10}
 
@@ -64,7 +71,7 @@ def stack() -> Iterator[Stack]:
     # not under pytest's basetemp: a second pytest session would lock that down to root
     # only, and the PostgreSQL user could no longer reach its data directory
     state_dir = Path(tempfile.mkdtemp(prefix="handoff-test-stack-"))
-    config = StackConfig.ephemeral(state_dir, service_env=service_env,
+    config = StackConfig.ephemeral(state_dir, service_env=service_env, lead_id_key=TEST_LEAD_ID_KEY,
                                    intake_sources=(*INTAKE_SOURCES, RATE_LIMITED_SOURCE))
     allow_form_page(config)  # the example web form's page, on an origin of its own (tests/e2e/test_web_forms.py)
     try:

@@ -32,7 +32,7 @@ def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
     def compose(runtime: ServiceRuntime) -> FeedbackResources:
         runtime.add_consumer(TIMELINE)
         return FeedbackResources(runtime, settings, vocabulary, HubSpot(mapping, vocabulary),
-                                 OperationsView(runtime.sessions, settings.kafka_bootstrap_servers))
+                                 OperationsView(runtime.sessions, settings.kafka_connection()))
 
     return build_app(
         "feedback", settings, metadata, compose,

@@ -1,6 +1,18 @@
-"""The ``access`` schema: named credentials, each with its roles."""
+"""The ``access`` schema: named credentials, each with its roles, and the installation's own secret."""
 
-from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 SCHEMA = "access"
@@ -21,4 +33,14 @@ tokens = Table(
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     # one live token per name: a name says who acted
     Index("tokens_live_name", "name", unique=True, postgresql_where=text("revoked_at IS NULL")),
+)
+
+installation = Table(
+    "installation",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    # HMAC key of lead ids (shared.identity): made once by the migration, never leaves the database
+    Column("lead_id_key", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("id = 1", name="installation_one_row"),
 )

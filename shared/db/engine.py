@@ -26,7 +26,7 @@ def make_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 5,
     invalidates the pool, and that one request answers 503 with Retry-After, or that one
     batch is retried (``shared.db.errors``)."""
     engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False,
-                                 pool_timeout=timeout_s,
+                                 pool_timeout=timeout_s, hide_parameters=True,  # errors carry no lead's data
                                  connect_args={"timeout": timeout_s, "command_timeout": timeout_s})
     event.listen(engine.sync_engine, "before_cursor_execute", count_sql_statement)  # handoff_sql_statements_total
     return engine

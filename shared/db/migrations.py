@@ -1,6 +1,7 @@
 """Runs each service's Alembic migrations; every service owns a schema and its history.
 
-``python -m shared.db.migrations`` upgrades all services (the compose ``migrate`` job). With
+``python -m shared.db.migrations`` upgrades all services (the compose ``migrate`` job); each
+variable may instead be given as a file (``DATABASE_URL_FILE``, a Kubernetes secret mount). With
 ``HANDOFF_BOOTSTRAP_REVOPS_TOKEN`` set (16+ token characters), it also makes sure a token
 named ``bootstrap-revops`` with that value and the revops role exists: the first credential
 of an installation, with which RevOps creates named tokens (``POST /access/tokens``) and then
@@ -10,7 +11,6 @@ revokes it (``DELETE /access/tokens/bootstrap-revops``; unset the variable first
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from importlib.resources import files
 
@@ -44,20 +44,36 @@ def upgrade_all(database_url: str) -> None:
 
 
 def main() -> int:
-    url = os.environ.get("DATABASE_URL")
+    from shared.secrets import variable
+    url = variable("DATABASE_URL")
     if not url:
         print("DATABASE_URL is not set (postgresql+asyncpg://user:password@host:port/db)", file=sys.stderr)
         return 2
+    if (refused := check_bootstrap()) != 0:
+        return refused  # before anything is migrated
     upgrade_all(url)
     print(f"migrated: {', '.join(COMPONENTS)}")
-    bootstrap = os.environ.get(BOOTSTRAP_TOKEN_ENV, "").strip()
+    bootstrap = variable(BOOTSTRAP_TOKEN_ENV).strip()
     if bootstrap:
-        from shared.access.tokens import well_formed
-        if not well_formed(bootstrap):
-            print(f"{BOOTSTRAP_TOKEN_ENV}: 16 to 200 token characters (letters, digits, -._~+/=)", file=sys.stderr)
-            return 2
         asyncio.run(_bootstrap(url, bootstrap))
         print(f"token bootstrap-revops: present ({BOOTSTRAP_TOKEN_ENV})")
+    return 0
+
+
+def check_bootstrap() -> int:
+    """2 (and why, on stderr) when the bootstrap token is set but weak or malformed; else 0."""
+    from shared.access.tokens import well_formed
+    from shared.secrets import variable, weakness
+
+    bootstrap = variable(BOOTSTRAP_TOKEN_ENV).strip()
+    if not bootstrap:
+        return 0
+    if (reason := weakness(bootstrap)) is not None:
+        print(f"{BOOTSTRAP_TOKEN_ENV}: {reason}", file=sys.stderr)
+        return 2
+    if not well_formed(bootstrap):
+        print(f"{BOOTSTRAP_TOKEN_ENV}: 16 to 200 token characters (letters, digits, -._~+/=)", file=sys.stderr)
+        return 2
     return 0
 
 

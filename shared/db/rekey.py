@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.engine import Connection
 
+from shared.access.installation import lead_id_key
 from shared.db.engine import make_engine
 from shared.identity import InvalidEmail, lead_id_for
 from shared.identity_policy import IdentityPolicy, load_identity_policy
@@ -84,14 +85,15 @@ def _plainest(emails: Collection[str]) -> tuple[int, str]:
     return min((len(e), e) for e in emails)
 
 
-def identity_ids(stored: Mapping[uuid.UUID, Collection[str]], policy: IdentityPolicy
+def identity_ids(stored: Mapping[uuid.UUID, Collection[str]], policy: IdentityPolicy, key: bytes | None = None
                  ) -> tuple[dict[uuid.UUID, uuid.UUID], list[Kept]]:
-    """The ids whose identity's id is another (old -> new), and those that cannot be read."""
+    """The ids whose identity's id is another (old -> new), and those that cannot be read.
+    ``key``: the lead id key (None: the process's, ``UNKEYED``: the ids before keyed ids)."""
     targets: dict[uuid.UUID, uuid.UUID] = {}
     kept: list[Kept] = []
     for old, emails in stored.items():
         try:
-            ids = {lead_id_for(email, policy) for email in emails}
+            ids = {lead_id_for(email, policy, key=key) for email in emails}
         except InvalidEmail:
             kept.append(Kept(old, None, "a stored email is not an address"))
             continue
@@ -103,7 +105,7 @@ def identity_ids(stored: Mapping[uuid.UUID, Collection[str]], policy: IdentityPo
 
 
 def plan_rekey(stored: Mapping[uuid.UUID, Collection[str]], keyed: Collection[uuid.UUID],
-               policy: IdentityPolicy) -> RekeyPlan:
+               policy: IdentityPolicy, key: bytes | None = None) -> RekeyPlan:
     """What moves where. ``stored``: each id's emails; ``keyed``: the ids (among the stored ones
     and their identities' ids) that have rows in a keyed table, i.e. are leads.
 
@@ -111,7 +113,7 @@ def plan_rekey(stored: Mapping[uuid.UUID, Collection[str]], keyed: Collection[uu
     is a lead already, no lead moves to it; else the lead with the plainest email (shortest, then
     alphabetical) does. Every lead that stays apart is in ``kept``.
     """
-    targets, unreadable = identity_ids(stored, policy)
+    targets, unreadable = identity_ids(stored, policy, key)
     return _plan(stored, targets, keyed, unreadable)
 
 
@@ -159,13 +161,20 @@ def _keyed(conn: Connection, keys: LeadKeys, ids: Collection[uuid.UUID]) -> set[
     return found
 
 
-def rekey(conn: Connection, keys: LeadKeys, policy: IdentityPolicy) -> RekeyPlan:
+def rekey(conn: Connection, keys: LeadKeys, policy: IdentityPolicy, *, key: bytes | None = None,
+          keep_aliases: bool = True) -> RekeyPlan:
     """Plan and apply in the caller's transaction. Writers to the schema's lead tables wait
-    until it commits, so no lead appears under an id the plan thought free."""
+    until it commits, so no lead appears under an id the plan thought free.
+
+    ``key``: the lead id key the ids move to; None: the installation's (``access.installation``).
+    ``keep_aliases``: False when the old ids must stop answering (they were computable from an
+    email: the move to keyed ids); the schema's aliases are then dropped altogether."""
     tables = dict.fromkeys((*keys.keyed, *keys.carried, *keys.emails))
     conn.execute(text(f"LOCK TABLE {', '.join(_table(keys, t) for t in tables)} IN EXCLUSIVE MODE"))
     stored = _stored(conn, keys)
-    targets, unreadable = identity_ids(stored, policy)
+    if key is None and stored:
+        key = lead_id_key(conn)
+    targets, unreadable = identity_ids(stored, policy, key)
     plan = _plan(stored, targets, _keyed(conn, keys, {*targets, *targets.values()}), unreadable)
     if plan.moves:
         moved = {"olds": list(plan.moves), "news": list(plan.moves.values())}
@@ -176,12 +185,14 @@ def rekey(conn: Connection, keys: LeadKeys, policy: IdentityPolicy) -> RekeyPlan
 
         for table in tables:
             run(f"UPDATE {_table(keys, table)} AS t SET lead_id = m.new_id FROM {mapping} WHERE t.lead_id = m.old_id")
-        if keys.aliases:
+        if keys.aliases and keep_aliases:
             aliases = _table(keys, keys.aliases)
             run(f"UPDATE {aliases} AS a SET lead_id = m.new_id FROM {mapping} WHERE a.lead_id = m.old_id")
             run(f"INSERT INTO {aliases} (old_lead_id, lead_id) SELECT old_id, new_id FROM {mapping} "
                 "ON CONFLICT (old_lead_id) DO UPDATE SET lead_id = EXCLUDED.lead_id, recorded_at = now()")
             conn.execute(text(f"DELETE FROM {aliases} WHERE old_lead_id = lead_id"))
+    if keys.aliases and not keep_aliases:
+        conn.execute(text(f"DELETE FROM {_table(keys, keys.aliases)}"))
     log.info("re-keyed %s: %d id(s) moved, %d lead(s) kept apart", keys.schema, len(plan.moves), len(plan.kept))
     for kept in plan.kept:  # ids only: no personal data in logs
         log.warning("%s: lead %s keeps its id (identity's id %s): %s", keys.schema, kept.lead_id,

@@ -1,4 +1,5 @@
-"""Bytes on a topic <-> a typed event; anything that fails here is a poison record."""
+"""Bytes on a topic <-> a typed event; anything that fails here is a poison record, said
+with the problems' places and reasons, never the record's values (they go to dead letters)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 
 from shared.events.envelope import Envelope
 from shared.events.payloads import Payload, parse_payload
+from shared.observability.redaction import describe_error
 
 
 class UndecodableEvent(ValueError):
@@ -24,11 +26,11 @@ def decode(raw: bytes | None) -> Event:
     try:
         envelope = Envelope.from_bytes(raw)
     except ValueError as exc:
-        raise UndecodableEvent(f"not an event envelope: {exc}") from exc
+        raise UndecodableEvent(f"not an event envelope: {describe_error(exc)}") from exc
     try:
         payload = parse_payload(envelope.type, envelope.version, envelope.payload)
     except KeyError:
         raise UndecodableEvent(f"unknown event type {envelope.type!r} version {envelope.version}") from None
     except ValueError as exc:
-        raise UndecodableEvent(f"bad {envelope.type} payload: {exc}") from exc
+        raise UndecodableEvent(f"bad {envelope.type} payload: {describe_error(exc)}") from exc
     return Event(envelope, payload)

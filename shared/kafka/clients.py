@@ -13,6 +13,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
+from shared.kafka.security import KafkaConnection, kafka_connection
+
 CLIENT_ID = "handoff-inspect"
 REQUEST_TIMEOUT_MS = 10_000
 CONNECTION_ERRORS = (KafkaConnectionError, KafkaTimeoutError, OSError)
@@ -55,16 +57,19 @@ async def _translated(bootstrap: str, client: T, start: Callable[[], Awaitable[A
         await stop()
 
 
-def admin_client(bootstrap: str, client_id: str = CLIENT_ID) -> AbstractAsyncContextManager[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id,
+def admin_client(kafka: KafkaConnection | str,
+                 client_id: str = CLIENT_ID) -> AbstractAsyncContextManager[AIOKafkaAdminClient]:
+    connection = kafka_connection(kafka)
+    admin = AIOKafkaAdminClient(**connection.client_kwargs(), client_id=client_id,
                                 request_timeout_ms=REQUEST_TIMEOUT_MS)
-    return _translated(bootstrap, admin, admin.start, admin.close)
+    return _translated(str(connection), admin, admin.start, admin.close)
 
 
-def reader(bootstrap: str, client_id: str = CLIENT_ID) -> AbstractAsyncContextManager[AIOKafkaConsumer]:
+def reader(kafka: KafkaConnection | str, client_id: str = CLIENT_ID) -> AbstractAsyncContextManager[AIOKafkaConsumer]:
     """A consumer with no group: partitions are assigned by hand and nothing is committed."""
+    connection = kafka_connection(kafka)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **connection.client_kwargs(),
         client_id=client_id,
         group_id=None,
         enable_auto_commit=False,
@@ -72,4 +77,4 @@ def reader(bootstrap: str, client_id: str = CLIENT_ID) -> AbstractAsyncContextMa
         request_timeout_ms=REQUEST_TIMEOUT_MS,
         fetch_max_wait_ms=200,
     )
-    return _translated(bootstrap, consumer, consumer.start, consumer.stop)
+    return _translated(str(connection), consumer, consumer.start, consumer.stop)

@@ -44,6 +44,7 @@ from shared.db.idempotency import claim_new
 from shared.events.codec import Event, UndecodableEvent, decode
 from shared.kafka.dead_letters import dead_letter_for
 from shared.kafka.producer import OutgoingRecord, send_all
+from shared.kafka.security import KafkaConnection, kafka_connection
 from shared.observability import metrics
 from shared.observability.correlation import correlation
 
@@ -88,7 +89,7 @@ class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class EventConsumer:
-    def __init__(self, spec: ConsumerSpec, *, service: str, bootstrap_servers: str,
+    def __init__(self, spec: ConsumerSpec, *, service: str, bootstrap_servers: KafkaConnection | str,
                  sessions: async_sessionmaker[AsyncSession], processed: Table,
                  producer: AIOKafkaProducer, on_committed: Callable[[], None] = lambda: None,
                  max_attempts: int = 3, retry_backoff_s: float = 0.2, max_records: int = 500,
@@ -98,7 +99,7 @@ class EventConsumer:
         # static membership (KIP-345): the same replica coming back is the same member, and the
         # broker hands it its partitions at once instead of waiting out the dead session
         self.group_instance_id = f"{instance_id}.{spec.name}" if instance_id else None
-        self._bootstrap = bootstrap_servers
+        self._connection = kafka_connection(bootstrap_servers)
         self._sessions = sessions
         self._processed = processed
         self._producer = producer
@@ -114,7 +115,7 @@ class EventConsumer:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **self._connection.client_kwargs(),
             group_id=self.group_id,
             client_id=self.group_id,
             enable_auto_commit=False,

@@ -15,6 +15,7 @@ from shared.events.envelope import utcnow
 from shared.events.payloads import DeadLetter
 from shared.events.topics import DEAD_LETTER
 from shared.kafka.producer import MAX_RECORD_BYTES, OutgoingRecord
+from shared.observability.redaction import describe_error, scrub
 
 MAX_KEPT_BYTES = MAX_RECORD_BYTES // 2
 """The largest original a letter carries: its base64 (4/3) and the rest of the letter fit in a record."""
@@ -22,7 +23,7 @@ MAX_KEPT_BYTES = MAX_RECORD_BYTES // 2
 
 def dead_letter_for(record: ConsumerRecord, *, error: BaseException | str, group: str,
                     attempts: int) -> OutgoingRecord:
-    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    message = scrub(error) if isinstance(error, str) else describe_error(error)  # no personal data
     value = record.value or b""
     kept = len(value) <= MAX_KEPT_BYTES
     letter = DeadLetter(

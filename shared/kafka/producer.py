@@ -33,6 +33,8 @@ from aiokafka.errors import (
 )
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
+from shared.kafka.security import KafkaConnection, kafka_connection
+
 log = logging.getLogger(__name__)
 
 # The largest record the producer sends (aiokafka's max_request_size, which it checks each
@@ -104,11 +106,12 @@ def producer_state_lost(error: BaseException) -> bool:
 class Producer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka ships no type information
     """aiokafka's producer with Handoff's settings, able to make a fresh copy of itself."""
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: KafkaConnection | str, *, client_id: str) -> None:
+        self.connection = kafka_connection(kafka)
+        self.bootstrap_servers = self.connection.bootstrap_servers
         self.client_id = client_id
         super().__init__(
-            bootstrap_servers=bootstrap_servers,
+            **self.connection.client_kwargs(),
             client_id=client_id,
             acks="all",
             enable_idempotence=True,
@@ -120,11 +123,11 @@ class Producer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka ships no typ
     def renewed(self) -> Producer:
         """A new, unstarted producer with the same settings: a new producer id, so its
         sequence numbers start again (the way out of PRODUCER_STATE_LOST)."""
-        return Producer(self.bootstrap_servers, client_id=self.client_id)
+        return Producer(self.connection, client_id=self.client_id)
 
 
-def make_producer(bootstrap_servers: str, *, client_id: str) -> Producer:
-    return Producer(bootstrap_servers, client_id=client_id)
+def make_producer(kafka: KafkaConnection | str, *, client_id: str) -> Producer:
+    return Producer(kafka, client_id=client_id)
 
 
 async def send_all(producer: AIOKafkaProducer, records: Iterable[OutgoingRecord]) -> int:
@@ -202,9 +205,9 @@ async def send_each(producer: AIOKafkaProducer, records: Sequence[OutgoingRecord
             for p in pending]
 
 
-async def broker_record_limit(bootstrap_servers: str, *, timeout_s: float = 5.0) -> int | None:
+async def broker_record_limit(kafka: KafkaConnection | str, *, timeout_s: float = 5.0) -> int | None:
     """The smallest ``message.max.bytes`` of the cluster's brokers; None if a broker does not say."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="handoff-limits",
+    admin = AIOKafkaAdminClient(**kafka_connection(kafka).client_kwargs(), client_id="handoff-limits",
                                 request_timeout_ms=int(timeout_s * 1000))
     try:
         async with asyncio.timeout(timeout_s):

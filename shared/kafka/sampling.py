@@ -12,11 +12,13 @@ from aiokafka import TopicPartition
 from shared.events.topics import DEAD_LETTER
 from shared.kafka.clients import admin_client, reader
 from shared.kafka.overview import TopicOverview, TopicStats, group_lags
+from shared.kafka.security import KafkaConnection
 
 
-async def sample_overview(bootstrap: str, *, interval_s: float = 2.0) -> TopicOverview:
-    """Sample the broker at ``bootstrap``; raises KafkaUnreachable if it does not answer."""
-    async with admin_client(bootstrap) as admin, reader(bootstrap) as consumer:
+async def sample_overview(kafka: KafkaConnection | str, *, interval_s: float = 2.0) -> TopicOverview:
+    """Sample the broker ``kafka`` names; raises KafkaUnreachable if it does not answer."""
+    bootstrap = str(kafka)
+    async with admin_client(kafka) as admin, reader(kafka) as consumer:
         names = sorted(t for t in await admin.list_topics() if not t.startswith("__"))
         described = await admin.describe_topics(names)
         partitions = {d["topic"]: sorted(p["partition"] for p in d["partitions"])

@@ -10,10 +10,12 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from pythonjsonlogger.json import JsonFormatter
 
 from shared.observability.correlation import current_correlation_id
+from shared.observability.redaction import scrub_values
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 NOISY_DURING_OUTAGES = ("aiokafka", "shared.kafka", "shared.outbox", "shared.loops")
@@ -67,6 +69,11 @@ class RepeatSummary(logging.Filter):
 class _Formatter(JsonFormatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        """The last net for personal data: an email in any field (a message, a traceback, an
+        extra) is ``<email>``; errors are described without values at their source."""
+        return cast(dict[str, Any], scrub_values(log_data))
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:

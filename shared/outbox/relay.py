@@ -209,7 +209,7 @@ class OutboxRelay:
         """Log a warning when the broker's message.max.bytes is below the producer's limit.
         Best effort: a broker that does not say (or an admin API we may not use) is not an error."""
         try:
-            warning = limit_warning(await broker_record_limit(self._producer.bootstrap_servers))
+            warning = limit_warning(await broker_record_limit(self._producer.connection))
         except Exception as exc:
             log.info("could not read the broker's message.max.bytes (%s: %s)", type(exc).__name__, exc)
             return

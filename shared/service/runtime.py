@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared import identity
 from shared.access.cache import CallerCache
+from shared.access.installation import load_lead_id_key
 from shared.db.engine import database_answers, make_engine, make_sessionmaker
 from shared.db.metadata import outbox_table, processed_events_table
 from shared.kafka.consumer import ConsumerSpec, EventConsumer
@@ -37,7 +39,7 @@ class ServiceRuntime:
         self.sessions: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
         self.callers = CallerCache(self.sessions, settings.static_callers())
         self.outbox = Outbox(outbox_table(metadata))
-        self.producer = make_producer(settings.kafka_bootstrap_servers, client_id=f"handoff.{service}")
+        self.producer = make_producer(settings.kafka_connection(), client_id=f"handoff.{service}")
         self.relay = OutboxRelay(self.sessions, outbox_table(metadata), self.producer,
                                  idle_interval_s=settings.outbox_idle_interval_s)
         self._metadata = metadata
@@ -52,7 +54,7 @@ class ServiceRuntime:
         consumer = EventConsumer(
             spec,
             service=self.service,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            bootstrap_servers=self.settings.kafka_connection(),
             sessions=self.sessions,
             processed=processed_events_table(self._metadata),
             producer=self.producer,
@@ -73,6 +75,7 @@ class ServiceRuntime:
         self._loops.append((name, loop))
 
     async def start(self) -> None:
+        identity.configure_key(await load_lead_id_key(self.engine))  # before anything computes a lead id
         await self.producer.start()
         for step in self._startup:
             await step()

@@ -58,7 +58,7 @@ from shared.events.topics import (
     Topic,
 )
 from shared.identity import lead_id_for
-from tests.conftest import FAST_RETRIES
+from tests.conftest import FAST_RETRIES, TEST_LEAD_ID_KEY
 from tests.e2e.helpers import QUALIFIED
 
 pytestmark = pytest.mark.stack
@@ -99,7 +99,8 @@ def chaos_stack() -> Iterator[Stack]:
     service_env = {name: {f"HANDOFF_{name.upper()}_{k}": v for k, v in FAST_RETRIES.items()}
                    for name in ("intake", "scoring", "routing", "feedback")}
     state_dir = Path(tempfile.mkdtemp(prefix="handoff-test-chaos-"))
-    config = StackConfig.ephemeral(state_dir, service_env=service_env, replicas=dict(REPLICAS))
+    config = StackConfig.ephemeral(state_dir, service_env=service_env, replicas=dict(REPLICAS),
+                                   lead_id_key=TEST_LEAD_ID_KEY)
     try:
         with Stack(config) as stack:
             yield stack

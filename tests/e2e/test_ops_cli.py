@@ -99,7 +99,7 @@ def test_tail_shows_the_posted_lead_and_nothing_else(stack, intake, email):
     assert record["envelope"]["type"] == "lead.captured" and record["envelope"]["payload"]["email"] == email
 
     by_email = ok("tail", "lead.captured", "--lead", email.upper(), "--from-beginning", "--no-follow",
-                  "--limit", "1", "--bootstrap", stack.kafka_bootstrap)
+                  "--limit", "1", "--bootstrap", stack.kafka_bootstrap, "--database-url", stack.database_url)
     assert by_email.splitlines() == [line]
 
 
@@ -220,7 +220,8 @@ def test_timeline_by_email_prints_captured_scored_routed_in_order_with_the_reaso
     lead_id = post_lead(intake, email)
     routed = wait_for_event(feedback, lead_id, "lead.routed")["events"][-1]["payload"]
 
-    out = ok("timeline", email.upper(), "--feedback-url", stack.urls["feedback"], "--token", viewer(stack))
+    out = ok("timeline", email.upper(), "--feedback-url", stack.urls["feedback"], "--token", viewer(stack),
+             "--database-url", stack.database_url)
     lines = out.splitlines()
     assert lines[0].startswith(f"lead {lead_id} ({email.upper()}): stage routed, cycle 1, owner ")
     heads = [line.split("  ")[1] for line in lines if line[:1].isdigit()]
@@ -242,7 +243,8 @@ def test_an_unreachable_broker_is_one_line_and_exit_code_2():
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [
         f"ops: error: cannot reach Kafka at 127.0.0.1:{port}: start the stack (./handoff up) or point "
-        "the tool at your broker with --bootstrap HOST:PORT or HANDOFF_KAFKA_BOOTSTRAP_SERVERS"]
+        "the tool at your broker with --bootstrap HOST:PORT or HANDOFF_KAFKA_BOOTSTRAP_SERVERS (a broker that "
+        "wants TLS or SASL: HANDOFF_KAFKA_SECURITY_PROTOCOL and the others, docs/architecture.md)"]
 
 
 @pytest.mark.parametrize("args", [("timeline", "someone@example.com"), ("tail", "lead.captured.v1")])

@@ -32,11 +32,11 @@ from shared.events.payloads import LeadProfile, LeadScored, Outcome, OutcomeReco
 from shared.events.topics import LEAD_ROUTED, LEAD_SLA
 from shared.identity import lead_id_for
 from shared.webhooks.signature import verify
-from tests.conftest import staff
+from tests.conftest import TEST_LEAD_ID_KEY, staff
 from tests.e2e.helpers import wait_for
 
 SLA_TIME_SCALE = 0.05  # one SLA minute lasts three seconds
-CRM_SECRET = "crm-test-secret"
+CRM_SECRET = "crm-test-secret-of-routing-pushes"
 
 ALWAYS = {"working_hours": "always"}
 TEST_POLICY = {
@@ -107,7 +107,7 @@ def routing_stack(crm: str) -> Iterator[tuple[Stack, ServiceProcess]]:
            "HANDOFF_ROUTING_OUTBOX_IDLE_INTERVAL_S": "0.2", "HANDOFF_ROUTING_CRM_WEBHOOK_URL": crm,
            "HANDOFF_ROUTING_CRM_WEBHOOK_SECRET": CRM_SECRET}
     config = StackConfig.ephemeral(state_dir, services=("routing",), config_dir=config_dir,
-                                   service_env={"routing": env})
+                                   lead_id_key=TEST_LEAD_ID_KEY, service_env={"routing": env})
     try:
         with Stack(config) as stack:
             # a replica of its own: the same instance id would fence the first one out of its groups

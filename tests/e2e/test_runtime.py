@@ -102,7 +102,8 @@ async def test_poison_record_is_retried_then_dead_lettered_and_the_rest_commit_o
     finally:
         await dlq.stop()
     assert len(letters) == 1
-    assert letters[0].attempts == 3 and "cannot handle poison@x.io" in letters[0].error
+    assert letters[0].attempts == 3 and "cannot handle <email>" in letters[0].error  # the reason, not the address
+    assert "poison@x.io" not in letters[0].error
     assert letters[0].consumer_group == consumer.group_id
 
 

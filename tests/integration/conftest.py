@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from devstack.stack import Stack, StackConfig
 from shared.db.engine import make_engine
+from tests.conftest import TEST_LEAD_ID_KEY
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +23,8 @@ def database_url() -> Iterator[str]:
     """A PostgreSQL of its own, migrated; no broker, no services."""
     state_dir = Path(tempfile.mkdtemp(prefix="handoff-test-db-"))
     try:
-        with Stack(StackConfig.ephemeral(state_dir, services=(), kafka=False)) as running:
+        with Stack(StackConfig.ephemeral(state_dir, services=(), kafka=False,
+                                                lead_id_key=TEST_LEAD_ID_KEY)) as running:
             yield running.database_url
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)

@@ -12,7 +12,9 @@ from shared import identity
 from shared.identity import (
     FREE_MAIL_DOMAINS,
     LEAD_NAMESPACE,
+    UNKEYED,
     InvalidEmail,
+    LeadIdKeyMissing,
     domain_of,
     email_domain,
     host_of,
@@ -50,7 +52,7 @@ def test_non_addresses_are_refused_with_the_reason(bad):
 def test_the_lead_id_is_the_same_for_the_same_normalised_email_and_no_other():
     assert lead_id_for(normalise_email("Ada@Acme.com")) == lead_id_for("ada@acme.com")
     assert lead_id_for("ada@acme.com") != lead_id_for("bob@acme.com")
-    assert lead_id_for("ada@acme.com").version == 5 and isinstance(lead_id_for("x@y.io"), uuid.UUID)
+    assert lead_id_for("ada@acme.com").version == 8 and isinstance(lead_id_for("x@y.io"), uuid.UUID)
 
 
 # -- the person behind an address ---------------------------------------------------------------
@@ -80,7 +82,7 @@ def test_the_lead_id_is_the_same_for_the_same_normalised_email_and_no_other():
 ])
 def test_an_address_becomes_its_person(raw, person):
     assert identity_of(raw) == person
-    assert lead_id_for(raw) == uuid.uuid5(LEAD_NAMESPACE, person) == lead_id_for(person)
+    assert lead_id_for(raw) == lead_id_for(person)
 
 
 def test_the_issues_spellings_are_one_lead_each():
@@ -90,11 +92,22 @@ def test_the_issues_spellings_are_one_lead_each():
     assert lead_id_for("bob+news@acme.com") not in acme
 
 
-def test_a_plain_address_keeps_the_lead_id_it_always_had():
-    """Before one identity the id was uuid5 of the normalised email: leads without a tag, a
-    googlemail address or Gmail dots keep theirs, so only those need the re-key."""
-    for email in ("ada@acme.com", "ada.lovelace@acme.com", "ada@gmail.com", "jean-luc@acme.com"):
-        assert lead_id_for(email) == uuid.uuid5(LEAD_NAMESPACE, normalise_email(email))
+def test_an_email_gives_no_id_without_the_installation_key():
+    """The id is an HMAC of the identity: not uuid5 of it (anyone could compute that), another
+    under another key, a UUID of version 8, and nothing at all before a key is configured."""
+    email = "ada.lovelace@acme.com"
+    keyed = lead_id_for(email)
+    assert keyed != uuid.uuid5(LEAD_NAMESPACE, identity_of(email)) == lead_id_for(email, key=UNKEYED)
+    assert lead_id_for(email, key=b"another installation's key 32 b!") != keyed
+    assert keyed.version == 8 and keyed.variant == uuid.RFC_4122
+    replaced = identity.configure_key(None)
+    try:
+        with pytest.raises(LeadIdKeyMissing):
+            lead_id_for(email)
+    finally:
+        identity.configure_key(replaced)
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        identity.configure_key(b"short")
 
 
 def test_what_is_not_an_address_is_refused_as_before():
@@ -167,11 +180,10 @@ def test_identity_never_fails_but_by_refusing_a_non_address(text):
 
 @quick
 @given(st.emails())
-def test_an_address_without_tag_or_gmail_keeps_the_id_it_had_before_one_identity(email):
+def test_every_address_gets_a_keyed_id_unlike_the_unkeyed_one(email):
     assume(_valid(email))
-    local, _, domain = normalise_email(email).rpartition("@")
-    assume("+" not in local and domain not in {"gmail.com", "googlemail.com"})
-    assert lead_id_for(email) == uuid.uuid5(LEAD_NAMESPACE, normalise_email(email))
+    assert lead_id_for(email) != lead_id_for(email, key=UNKEYED)
+    assert lead_id_for(email).version == 8
 
 
 local_parts = st.from_regex(r"[a-z0-9][a-z0-9_]{0,15}(\.[a-z0-9_]{1,8}){0,3}", fullmatch=True)

@@ -31,6 +31,7 @@ from shared.identity import lead_id_for
 from shared.kafka.dead_letters import MAX_KEPT_BYTES, dead_letter_for
 from shared.kafka.overview import TopicOverview, TopicStats, group_lags
 from shared.kafka.producer import MAX_RECORD_BYTES, record_size
+from tests.conftest import TEST_LEAD_ID_KEY
 
 EMAIL = "ada@acme.com"
 LEAD = lead_id_for(EMAIL)
@@ -176,7 +177,7 @@ def test_a_replayed_record_is_marked_in_tail():
 def test_a_letter_line_names_where_it_came_from_and_the_gist_of_the_error():
     [row] = letter_rows([letter_view(captured().to_bytes())])
     assert row[:4] == [7, "lead.captured.v1[3]@41", "handoff.scoring.scorer", 3]
-    assert row[5:] == ["lead.captured", "DBAPIError: injected fault for ada@acme.com"]
+    assert row[5:] == ["lead.captured", "DBAPIError: injected fault for <email>"]  # scrubbed as written
     data = letter_to_dict(letter_view(captured().to_bytes()))
     assert (data["offset"], data["original_offset"], data["decodable"], data["lead_id"]) == (7, 41, True, str(LEAD))
 
@@ -236,11 +237,11 @@ def test_replay_marker():
 # -- timeline -------------------------------------------------------------------------
 
 def test_a_lead_is_given_by_id_or_by_email_in_any_case():
-    assert resolve_lead(f"  {EMAIL.upper()} ") == LEAD
+    assert resolve_lead(f"  {EMAIL.upper()} ", key=TEST_LEAD_ID_KEY) == LEAD  # the key: the database's
     assert resolve_lead(str(LEAD)) == LEAD
     for bad in ("nobody", "a@@b", ""):
         with pytest.raises(OpsError):
-            resolve_lead(bad)
+            resolve_lead(bad, key=TEST_LEAD_ID_KEY)
 
 
 def test_timeline_text_keeps_the_order_and_explains_score_and_routing():

@@ -18,15 +18,16 @@ from services.feedback.repository import FeedbackRepository
 from shared.events.envelope import utcnow
 from shared.events.payloads import SlaBreached
 from shared.kafka.sampling import sample_overview
+from shared.kafka.security import KafkaConnection
 
 WINDOWS = {"last_hour": timedelta(hours=1), "last_day": timedelta(days=1)}
 
 
 class OperationsView:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], bootstrap: str, *,
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], kafka: KafkaConnection | str, *,
                  min_interval_s: float = 2.0) -> None:
         self._sessions = sessions
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._min_interval_s = min_interval_s
         self._lock = asyncio.Lock()
         self._previous: Sample | None = None
@@ -42,7 +43,7 @@ class OperationsView:
 
     async def _gather(self) -> dict[str, Any]:
         now = utcnow()
-        sampled = await sample_overview(self._bootstrap, interval_s=0)
+        sampled = await sample_overview(self._kafka, interval_s=0)
         current = Sample(time.monotonic(), {t.name: t.end_offsets for t in sampled.topics})
         topic_rates = rates(self._previous, current)
         self._previous = current

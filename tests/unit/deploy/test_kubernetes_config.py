@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from shared.events.topics import ALL_TOPICS
 from tests.unit.deploy.manifests import (
@@ -108,20 +108,31 @@ def resolved_env(container: dict, config: dict[str, str], secret: dict[str, str]
 def test_settings_load_from_the_example_config(workloads: dict[str, dict], config_data: dict[str, str],
                                                secret_example: dict, monkeypatch: pytest.MonkeyPatch,
                                                name: str, drop_optional: bool) -> None:
-    """The service starts with these values: its settings class accepts them, types and all."""
+    """The service takes these values, types and all, once the example's placeholders are replaced;
+    with the placeholders themselves it refuses to start, naming each variable."""
     for key in [k for k in os.environ if k.startswith("HANDOFF_")]:
         monkeypatch.delenv(key)
     env = resolved_env(main_container(workloads[name], name), config_data, secret_example["stringData"],
                        drop_optional, pod_name=f"{name}-0")
     for key, value in env.items():
         monkeypatch.setenv(key, value)
+    placeholders = sorted(key for key, value in env.items() if "change-me" in value)
+    if placeholders:
+        with pytest.raises(ValidationError) as refused:
+            settings_class(name)()
+        for key in placeholders:
+            assert key in str(refused.value), f"{key} not named in: {refused.value}"
+        assert "change-me" not in str(refused.value), "the refusal echoes the secret"
+    real = "r4nd0m-" + "x9" * 12
+    for key in placeholders:
+        monkeypatch.setenv(key, env[key].replace("change-me", real))
     settings = settings_class(name)()
     assert settings.database_url.startswith("postgresql+asyncpg://")
     assert settings.kafka_bootstrap_servers == config_data["KAFKA_BOOTSTRAP_SERVERS"]
     assert settings.config_dir == Path("/app/config")
     for field, value in settings:
         if isinstance(value, SecretStr) and f"{settings.model_config['env_prefix']}{field.upper()}" in env:
-            assert value.get_secret_value() == "change-me"
+            assert value.get_secret_value() == real
 
 
 def test_documented_secret_commands_name_every_required_key(applied: list[dict]) -> None:
@@ -151,7 +162,7 @@ def test_migrate_job(jobs: dict[str, dict]) -> None:
     assert container["command"] == migrate_image().argv(), "not what the migrate image's CMD runs"
     assert list(env_refs(container)) == [("DATABASE_URL", "secret", "DATABASE_URL", False),
                                          ("HANDOFF_BOOTSTRAP_REVOPS_TOKEN", "secret", "BOOTSTRAP_REVOPS_TOKEN", True)]
-    assert 'os.environ.get("DATABASE_URL")' in (ROOT / "shared" / "db" / "migrations.py").read_text()
+    assert 'variable("DATABASE_URL")' in (ROOT / "shared" / "db" / "migrations.py").read_text()
     assert pod_spec(job)["restartPolicy"] in ("Never", "OnFailure")
 
 

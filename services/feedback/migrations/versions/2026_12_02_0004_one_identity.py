@@ -9,6 +9,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import UUID
 
 from shared.db.rekey import LOWER_CASED_EMAIL, LeadKeys, rekey
+from shared.identity import UNKEYED
 from shared.identity_policy import load_identity_policy
 from shared.settings import REPO_CONFIG_DIR
 
@@ -33,9 +34,9 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index("ix_lead_aliases_lead_id", "lead_aliases", ["lead_id"], schema=SCHEMA)
-    rekey(op.get_bind(), KEYS, load_identity_policy(REPO_CONFIG_DIR))
+    rekey(op.get_bind(), KEYS, load_identity_policy(REPO_CONFIG_DIR), key=UNKEYED)
 
 
 def downgrade() -> None:
-    rekey(op.get_bind(), KEYS, LOWER_CASED_EMAIL)
+    rekey(op.get_bind(), KEYS, LOWER_CASED_EMAIL, key=UNKEYED)
     op.drop_table("lead_aliases", schema=SCHEMA)

@@ -7,6 +7,7 @@ Create Date: 2026-12-02
 from alembic import op
 
 from shared.db.rekey import LOWER_CASED_EMAIL, LeadKeys, rekey
+from shared.identity import UNKEYED
 from shared.identity_policy import load_identity_policy
 from shared.settings import REPO_CONFIG_DIR
 
@@ -21,8 +22,8 @@ KEYS = LeadKeys("scoring", emails=("leads",), keyed=("leads",),
 
 
 def upgrade() -> None:
-    rekey(op.get_bind(), KEYS, load_identity_policy(REPO_CONFIG_DIR))
+    rekey(op.get_bind(), KEYS, load_identity_policy(REPO_CONFIG_DIR), key=UNKEYED)
 
 
 def downgrade() -> None:
-    rekey(op.get_bind(), KEYS, LOWER_CASED_EMAIL)
+    rekey(op.get_bind(), KEYS, LOWER_CASED_EMAIL, key=UNKEYED)
