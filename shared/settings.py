@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
 
 from shared.access.store import Caller
+from shared.db.engine import database_tls
 from shared.kafka.security import (
     ENV_NAMES,
     KafkaConnection,
@@ -38,6 +39,16 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
 
     database_url: str = f"postgresql+asyncpg://postgres@127.0.0.1:{LOCAL_POSTGRES_PORT}/handoff"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_tls_usable(cls, value: str) -> str:
+        """TLS comes from the URL's query (?ssl=verify-full&sslrootcert=/path/ca.pem; shared.db.engine.
+        database_tls): a bad mode or a missing CA file stops the start, not the first connection."""
+        if "ssl" in urlsplit(value).query:
+            database_tls(value)
+        return value
+
     kafka_bootstrap_servers: str = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
     # Kafka transport security (shared.kafka.security; docs/architecture.md, "Kafka transport security"):
     # HANDOFF_<SVC>_KAFKA_SECURITY_PROTOCOL, _KAFKA_SASL_MECHANISM, _KAFKA_SASL_USERNAME, _KAFKA_SASL_PASSWORD,

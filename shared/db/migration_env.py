@@ -9,6 +9,8 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.db.engine import database_tls
+
 
 def run(target_metadata: MetaData, schema: str) -> None:
     config = context.config
@@ -24,7 +26,8 @@ def run(target_metadata: MetaData, schema: str) -> None:
 
 
 async def _run_online(url: str, target_metadata: MetaData, schema: str) -> None:
-    engine = create_async_engine(url)
+    plain_url, tls = database_tls(url)  # ?ssl=... and sslrootcert=..., as the services read them
+    engine = create_async_engine(plain_url, connect_args=tls)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_migrate, target_metadata, schema)

@@ -103,6 +103,28 @@ def published_ports(service: dict) -> list[tuple[str, str]]:
     return found
 
 
+LOOPBACK = "127.0.0.1"
+BIND_VARIABLE = "HANDOFF_BIND_ADDRESS"  # opens the services' ports (deploy/env.example); never the infra's
+# ${VAR:-default} or ${VAR-default}: the value compose uses when VAR is unset (or, for :-, empty)
+DEFAULTED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?-([^}]*)\}")
+
+
+def host_ip(port) -> tuple[str | None, str | None]:
+    """(the host address a ports entry binds as written, that address with no variable set).
+    None: no address (compose then publishes on every interface), or a ${VAR} without default."""
+    if isinstance(port, dict):
+        written = port.get("host_ip")
+        written = None if written is None else str(written)
+    else:
+        text = str(port)
+        m = re.fullmatch(r"(\[[^\]]+\]|\$\{[^}]*\}|[^:\[$]+):[^:]+:[^:]+", text)
+        written = m.group(1) if m else None
+    if written is None:
+        return None, None
+    resolved = DEFAULTED.sub(lambda m: m.group(2), written)
+    return written, None if "$" in resolved else resolved.strip("[]")
+
+
 def kafka_internal_listener(services: dict) -> str:
     """host:port the kafka service advertises on its inter-broker (in-network) listener."""
     env = env_of(services["kafka"])
@@ -245,3 +267,34 @@ def test_every_variable_is_documented(compose: dict) -> None:
     assert used, "the compose file interpolates no variables at all"
     missing = used - env_example_names()
     assert not missing, f"not in deploy/env.example: {sorted(missing)}"
+
+
+def test_host_ip_reads_every_way_of_writing_a_port() -> None:
+    assert host_ip("8001:8000") == (None, None)  # every interface: must fail the test below
+    assert host_ip("8000") == (None, None)
+    assert host_ip("0.0.0.0:8001:8000") == ("0.0.0.0", "0.0.0.0")
+    assert host_ip("127.0.0.1:8001:8000/tcp") == ("127.0.0.1", "127.0.0.1")
+    assert host_ip("[::1]:8001:8000") == ("[::1]", "::1")
+    assert host_ip("${HANDOFF_BIND_ADDRESS:-127.0.0.1}:8001:8000")[1] == "127.0.0.1"
+    assert host_ip("${HANDOFF_BIND_ADDRESS-127.0.0.1}:8001:8000")[1] == "127.0.0.1"
+    assert host_ip("${HANDOFF_BIND_ADDRESS}:8001:8000")[1] is None  # unset: empty, every interface
+    assert host_ip({"target": 8000, "published": 8001}) == (None, None)
+    assert host_ip({"target": 8000, "published": 8001, "host_ip": "127.0.0.1"})[1] == "127.0.0.1"
+
+
+def test_every_published_port_listens_on_loopback_by_default(services: dict) -> None:
+    """A port published without a host address listens on every interface of the host: refused."""
+    published = {name: service["ports"] for name, service in services.items() if service.get("ports")}
+    assert set(APP_SERVICES) <= set(published), sorted(published)
+    problems = []
+    for name, ports in published.items():
+        for port in ports:
+            written, default = host_ip(port)
+            if default != LOOPBACK:
+                problems.append(f"{name}: {port!r} binds {default or 'every interface'} by default, not {LOOPBACK}")
+            elif name in APP_SERVICES and written != f"${{{BIND_VARIABLE}:-{LOOPBACK}}}":
+                problems.append(f"{name}: {port!r}: write ${{{BIND_VARIABLE}:-{LOOPBACK}}}:<host>:<container>")
+            elif name not in APP_SERVICES and written != LOOPBACK:
+                problems.append(f"{name}: {port!r}: plaintext infrastructure stays on a literal {LOOPBACK}")
+    assert not problems, "\n".join(problems)
+    assert BIND_VARIABLE in env_example_names()
