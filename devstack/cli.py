@@ -16,6 +16,7 @@ from devstack.errors import DevstackError
 from devstack.kafka import KAFKA_VERSION, ensure_kafka_jars
 from devstack.stack import Stack, StackConfig
 from ops.cli import app as ops_app
+from ops.privacy import app as privacy_app
 from ops.tokens import app as tokens_app
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(ops_app, name="ops")  # the operator's tools: ./handoff ops --help
 app.add_typer(tokens_app, name="tokens")  # ./handoff tokens create|list|revoke
+app.add_typer(privacy_app, name="privacy")  # ./handoff privacy export EMAIL
 
 _STATE_DIR = typer.Option(
     None, "--state-dir", help="Where data, logs and secrets live [default: ~/.cache/handoff/state/default]."

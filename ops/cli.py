@@ -30,7 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     help="Operator's tools: topics and consumer lag, tail a topic, dead letters (list, show, replay), "
-         "refused outbox rows (list, show, replay, discard), a lead's timeline.",
+         "refused outbox rows (list, show, replay, discard), a lead's timeline, the audit log.",
 )
 letters_app = typer.Typer(no_args_is_help=True, help="Records a consumer gave up on: list, show, replay.")
 app.add_typer(letters_app, name="dead-letters")
@@ -197,12 +197,15 @@ def letters_replay(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     force: bool = typer.Option(False, "--force", help="Replay even an original that does not decode."),
     bootstrap: str | None = _BOOTSTRAP,
+    database_url: str | None = _DATABASE,
 ) -> None:
     """Publish the original record again, to its topic, with header handoff-replay-of: deadletter:OFFSET.
+    The replay is written to the audit log (the database).
 
     Safe once the cause is fixed: consumers that already processed the event skip it
     (they dedupe by event id), and the one that dead-lettered it never recorded it.
     """
+    from ops.database import record_change, tool_entry
     from ops.formatting import clock, error_summary
     from ops.letters import ReplayRefused, plan_replay
     from ops.records import REPLAY_HEADER
@@ -228,6 +231,12 @@ def letters_replay(
             raise typer.Exit(1)
     sent = _run(publish_replay(address, plan))
     header = dict(plan.headers)[REPLAY_HEADER].decode()
+    try:
+        _run(record_change(defaults.database_url(database_url), tool_entry(
+            "dead-letters replay", {"offset": offset, "group": letter.consumer_group},
+            after={"topic": sent.topic, "partition": sent.partition, "offset": sent.offset})))
+    except typer.Exit:
+        typer.echo("ops: warning: replayed, but the audit log could not be written (see above)", err=True)
     typer.echo(f"replayed to {sent.topic}[{sent.partition}]@{sent.offset} ({REPLAY_HEADER}: {header}); "
                "consumers that already processed it skip it")
     if plan.event is not None:
@@ -342,6 +351,39 @@ def refused_discard(
              yes)
     gone = _run(discard_refused(url, service, [i.row.id for i in items]))
     typer.echo(f"discarded {service} refused row{'s' if len(gone) != 1 else ''} {', '.join(map(str, gone)) or '-'}")
+
+
+# -- audit ----------------------------------------------------------------------------
+
+@app.command()
+def audit(
+    since: str | None = typer.Option(None, "--since", metavar="WHEN",
+                                     help="From this time on: ISO 8601 (2026-12-01T09:00Z) or an age (30m, 6h, 7d)."),
+    actor: str | None = typer.Option(None, "--actor", help="Only this token's name (cli:<user> for this tool)."),
+    action: str | None = typer.Option(None, "--action", help="Only actions containing this, e.g. /owners."),
+    limit: int = typer.Option(50, "--limit", min=1, max=500, help="At most this many, newest first."),
+    full: bool = typer.Option(False, "--full", help="Each change's request, before and after, too."),
+    database_url: str | None = _DATABASE,
+    as_json: bool = _JSON,
+) -> None:
+    """Who changed what, when and from where: publications, owners, teams, accounts, decisions,
+    parked outcomes, tokens, replays (newest first, from the database)."""
+    from ops.audit import format_entry, parse_since
+    from ops.database import read_audit
+
+    try:
+        moment = parse_since(since) if since else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    entries = _run(read_audit(defaults.database_url(database_url), since=moment, actor=actor, action=action,
+                              limit=limit))
+    if as_json:
+        typer.echo(_json([e.__dict__ for e in entries]))
+        return
+    if not entries:
+        typer.echo("no changes recorded" + (" with these filters" if since or actor or action else ""))
+    for entry in entries:
+        typer.echo(format_entry(entry, full=full))
 
 
 # -- timeline -------------------------------------------------------------------------

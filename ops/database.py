@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.engine import make_url
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ops.defaults import DATABASE_URL_ENV
 from ops.errors import UNREACHABLE, OpsError
 from ops.refused import ServiceRefused
+from shared.access.audit import AuditEntry, AuditLog
 from shared.access.installation import InstallationNotMigrated
 from shared.access.installation import lead_id_key as installation_key
 from shared.db.engine import make_engine, make_sessionmaker, unit_of_work
@@ -87,16 +89,40 @@ async def read_one(url: str, service: str, ids: Sequence[int]) -> list[ServiceRe
 
 
 async def replay_refused(url: str, service: str, ids: Sequence[int]) -> dict[int, int]:
-    """Back at the end of the service's outbox: {refused id: new outbox id}."""
+    """Back at the end of the service's outbox: {refused id: new outbox id}; audited with it."""
     outbox, refused = _tables(service)
     async with transaction(url) as session:
-        return await store.replay(session, outbox, refused, ids)
+        placed = await store.replay(session, outbox, refused, ids)
+        await AuditLog(session).record(tool_entry("refused replay", {"service": service, "ids": list(ids)},
+                                                  after={"placed": {str(k): v for k, v in placed.items()}}))
+        return placed
 
 
 async def discard_refused(url: str, service: str, ids: Sequence[int]) -> list[int]:
     _, refused = _tables(service)
     async with transaction(url) as session:
-        return await store.discard(session, refused, ids)
+        gone = await store.discard(session, refused, ids)
+        await AuditLog(session).record(tool_entry("refused discard", {"service": service, "ids": list(ids)},
+                                                  after={"discarded": gone}))
+        return gone
+
+
+async def record_change(url: str, entry: AuditEntry) -> None:
+    """An operator's change made elsewhere (a replay to Kafka), written to the audit log."""
+    async with transaction(url) as session:
+        await AuditLog(session).record(entry)
+
+
+def tool_entry(action: str, target: dict[str, Any], **changes: Any) -> AuditEntry:
+    """The audit log's record of a change this tool makes: who is the account that ran it."""
+    import getpass
+    return AuditEntry(actor=f"cli:{getpass.getuser()}"[:100], roles=(), service="cli", action=action, status=0,
+                      address="cli", target=target, **changes)
+
+
+async def read_audit(url: str, **filters: Any) -> list[AuditEntry]:
+    async with transaction(url) as session:
+        return await AuditLog(session).read(**filters)
 
 
 async def lead_id_key(url: str) -> bytes:

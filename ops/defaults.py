@@ -33,7 +33,13 @@ def kafka_connection(option: str | None) -> KafkaConnection:
 
 
 def feedback_url(option: str | None) -> str:
-    return (option or os.environ.get(FEEDBACK_URL_ENV) or LOCAL_FEEDBACK_URL).rstrip("/")
+    return service_url("feedback", option)
+
+
+def service_url(service: str, option: str | None = None) -> str:
+    """A service's base URL: option, ``HANDOFF_<SERVICE>_URL``, else the local stack's."""
+    local = f"http://127.0.0.1:{LOCAL_SERVICE_PORTS[service]}"
+    return (option or os.environ.get(f"HANDOFF_{service.upper()}_URL") or local).rstrip("/")
 
 
 def token(option: str | None) -> str | None:

@@ -27,6 +27,11 @@ def _by() -> str:
     return f"cli:{getpass.getuser()}"[:100]
 
 
+def _view(info: Any) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in {**info.__dict__, "token_id": str(info.token_id), "roles": list(info.roles)}.items()}
+
+
 @app.command()
 def create(
     name: str = typer.Argument(..., help="Who holds it: a person or a system (recorded as who acted)."),
@@ -38,7 +43,8 @@ def create(
 ) -> None:
     """Create a token; its value is printed once, here, and stored only as a hash."""
     from ops.cli import _run
-    from ops.database import transaction
+    from ops.database import tool_entry, transaction
+    from shared.access.audit import AuditLog
     from shared.access.store import TokenStore
 
     try:
@@ -52,6 +58,7 @@ def create(
         async with transaction(defaults.database_url(database_url)) as session:
             value, info = await TokenStore(session).create(name=name, roles=wanted, source=source, expires_at=expires,
                                                            created_by=_by(), now=now)
+            await AuditLog(session).record(tool_entry("tokens create", {"name": name}, after=_view(info)))
             return value, f"{info.name}: {', '.join(info.roles)}" + (f" (source {info.source})" if info.source else "")
     value, described = _run(_refusals(go()))
     typer.echo(f"created {described}; expires {expires.isoformat() if expires else 'never'}")
@@ -88,12 +95,15 @@ def revoke(name: str = typer.Argument(..., help="The token's name, as list shows
            database_url: str | None = _DATABASE) -> None:
     """Revoke a token: it stops working within 30 s on every service."""
     from ops.cli import _run
-    from ops.database import transaction
+    from ops.database import tool_entry, transaction
+    from shared.access.audit import AuditLog
     from shared.access.store import TokenStore
 
     async def go() -> None:
         async with transaction(defaults.database_url(database_url)) as session:
-            await TokenStore(session).revoke(name, datetime.now(UTC))
+            info = await TokenStore(session).revoke(name, datetime.now(UTC))
+            await AuditLog(session).record(tool_entry("tokens revoke", {"name": name},
+                                                  before={**_view(info), "revoked_at": None}, after=_view(info)))
     _run(_refusals(go()))
     typer.echo(f"revoked {name}")
 

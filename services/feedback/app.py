@@ -20,6 +20,7 @@ from services.feedback.use_cases.apply_outcome import Vocabulary
 from services.feedback.use_cases.hubspot_events import HubSpot
 from services.feedback.use_cases.operations_overview import OperationsView
 from shared.service.app import build_app
+from shared.service.audit_api import router as audit_router
 from shared.service.runtime import ServiceRuntime
 from shared.service.tokens_api import router as tokens_router
 
@@ -39,7 +40,7 @@ def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
         title="Handoff feedback",
         description="CRM outcomes close the loop; every lead's timeline lives here.",
         routers=[webhook_router, hubspot_router, timeline_router, reports_router, parked_router, operations_router,
-                 tokens_router],
+                 tokens_router, audit_router],
         domain_errors={TransitionRefused: 409},
         body_models=[CrmOutcome, HubSpotEvent],
     )

@@ -1,10 +1,14 @@
-"""The ``access`` schema: named credentials, each with its roles, and the installation's own secret."""
+"""The ``access`` schema: named credentials, each with its roles, the installation's own secret,
+and the audit log of every change."""
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     DateTime,
+    Identity,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     SmallInteger,
@@ -13,7 +17,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 SCHEMA = "access"
 metadata = MetaData(schema=SCHEMA)
@@ -44,3 +48,23 @@ installation = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("id = 1", name="installation_one_row"),
 )
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("audit_id", BigInteger, Identity(always=True), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor", String(100), nullable=False),  # a token's name, or cli:<user>
+    Column("roles", ARRAY(String(20)), nullable=False),
+    Column("address", String(64), nullable=True),  # the client's address, as the service saw it
+    Column("service", String(20), nullable=False),
+    Column("action", String(200), nullable=False),  # "PATCH /owners/{owner_id}", "tokens create"
+    Column("target", JSONB, nullable=False),  # the path's parameters: which thing
+    Column("status", Integer, nullable=False),
+    Column("request", JSONB, nullable=True),  # the body as sent, secrets taken out
+    Column("before", JSONB, nullable=True),
+    Column("after", JSONB, nullable=True),  # the answer, secrets taken out
+    Index("ix_audit_at", "at"),
+    Index("ix_audit_actor_at", "actor", "at"),
+)
+"""Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE (access_0003)."""

@@ -13,14 +13,20 @@ token without it is refused), for source routes also ``X-API-Key``. A token is t
 installation's (``shared.access.store``), or one the service's settings configure (intake's
 per-source API keys). A looked-up token is remembered for a short while: a revocation
 reaches every replica within that time (``shared.access.cache``).
+
+A change by a person's role (``audited``) is written to the audit log once it is answered
+well (``shared.access.audit``); its route may add what it was before (``record_before``) or
+keep ids in place of bodies that hold personal data (``record_audit``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -33,6 +39,7 @@ from shared.errors import Forbidden, Unauthorized
 from shared.service.errors import error_responses
 
 ACCESS_EXTENSION = "x-handoff-access"
+log = logging.getLogger(__name__)
 
 bearer = HTTPBearer(auto_error=False, scheme_name="token", description=(
     "A Handoff token ('./handoff tokens create', or POST /access/tokens), as 'Authorization: Bearer <token>'."))
@@ -150,7 +157,8 @@ class GuardedRoute(APIRoute):
                 kwargs["responses"] = {**responses, **missing}
                 super().__init__(path, endpoint, **kwargs)
         if self.access is not None:
-            self.openapi_extra = {**(self.openapi_extra or {}), ACCESS_EXTENSION: self.access.describe()}
+            described = {**self.access.describe(), **({"audited": True} if self.audited else {})}
+            self.openapi_extra = {**(self.openapi_extra or {}), ACCESS_EXTENSION: described}
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -158,10 +166,85 @@ class GuardedRoute(APIRoute):
         if access is None:
             return handler
 
-        async def guarded(request: Request) -> Response:
+        if not audited(access, self.methods):
+            async def guarded(request: Request) -> Response:
+                await authorize(request, access)
+                return await handler(request)
+            return guarded
+
+        async def guarded_and_audited(request: Request) -> Response:
             await authorize(request, access)
-            return await handler(request)
-        return guarded
+            response = await handler(request)
+            if response.status_code < 400:
+                await audit_change(request, response, self)
+            return response
+        return guarded_and_audited
+
+    @property
+    def audited(self) -> bool:
+        return self.access is not None and audited(self.access, self.methods)
+
+
+CHANGE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+AUDITED_ROLES = frozenset({Role.revops, Role.operator, Role.privacy})
+READING_ROLES = frozenset({Role.viewer})
+"""A route a viewer may call is a read, even when it takes a POST (a preview, a simulation)."""
+
+
+def audited(access: Access, methods: set[str] | None) -> bool:
+    """A change by a person's role (RevOps, an operator, privacy) is written to the audit log;
+    reads, and what sources, CRMs and the public send, are not."""
+    return (bool((methods or set()) & CHANGE_METHODS) and bool(access.roles & AUDITED_ROLES)
+            and not access.roles & READING_ROLES)
+
+
+def record_before(request: Request, state: Any) -> None:
+    """What a change's target was before it: the audit log keeps it beside the answer (after)."""
+    request.state.audit_before = state
+
+
+def record_audit(request: Request, *, request_body: Any, after: Any) -> None:
+    """What the audit log keeps instead of the request and the answer, for routes whose bodies
+    hold personal data (an export, an erasure): ids and counts."""
+    request.state.audit_request = request_body
+    request.state.audit_after = after
+
+
+async def audit_change(request: Request, response: Response, route: GuardedRoute) -> None:
+    """Written once the change is committed and answered well. If the log cannot be written the
+    change stands and the loss is logged (ids only): refusing now would invite a retry of a
+    change that is already made."""
+    from shared.access.audit import AuditEntry, AuditLog
+    from shared.db.engine import unit_of_work
+    from shared.observability.redaction import describe_error
+    from shared.service.dependencies import resources_of
+
+    caller = _caller(request)
+    runtime = resources_of(request).runtime
+    entry = AuditEntry(
+        actor=caller.name, roles=tuple(sorted(r.value for r in caller.roles)), service=runtime.service,
+        action=f"{request.method} {route.path}", status=response.status_code,
+        address=request.client.host if request.client else None, target=dict(request.path_params),
+        request=(request.state.audit_request if hasattr(request.state, "audit_request")
+                 else _json_or_none(await request.body())),
+        before=getattr(request.state, "audit_before", None),
+        after=(request.state.audit_after if hasattr(request.state, "audit_after")
+               else _json_or_none(bytes(response.body)) if hasattr(response, "body") else None))
+    try:
+        async with unit_of_work(runtime.sessions) as session:
+            await AuditLog(session).record(entry)
+    except Exception as exc:  # the change is made; say loudly that its record is not
+        log.error("audit entry lost for %s %s by %s: %s", request.method, route.path, caller.name,
+                  describe_error(exc))
+
+
+def _json_or_none(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {"not_json": f"{len(body)} bytes"}
 
 
 def guarded_router(**kwargs: Any) -> APIRouter:

@@ -31,6 +31,7 @@ from shared.service.correlation import CorrelationMiddleware
 from shared.service.dependencies import ServiceResources, resources_of
 from shared.service.errors import error_responses, install_error_handler
 from shared.service.http_metrics import HttpMetricsMiddleware
+from shared.service.privacy_api import privacy_router
 from shared.service.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
 
@@ -87,6 +88,7 @@ def build_app(service: str, settings: ServiceSettings, metadata: MetaData, compo
     app.include_router(_health_router(service, settings))
     for router in routers:
         app.include_router(router)
+    app.include_router(privacy_router(metadata))  # every service answers for what it holds about a person
     undeclared = undeclared_routes(app.routes)
     if undeclared:  # every door says who may open it
         raise RuntimeError(f"routes that declare no access (shared.service.access): {', '.join(undeclared)}")

@@ -13,7 +13,7 @@ from shared.access.roles import DESCRIPTIONS, Role
 from shared.access.store import TokenInfo, TokenStore
 from shared.events.envelope import utcnow
 from shared.observability.metrics import after_commit
-from shared.service.access import RevOps, guarded_router
+from shared.service.access import RevOps, guarded_router, record_before
 from shared.service.dependencies import Reading, Transaction, resources_of
 from shared.service.errors import error_responses
 
@@ -72,5 +72,6 @@ async def create_token(body: TokenIn, actor: RevOps, session: Transaction) -> To
                summary="Revoke a token: it stops working at once here, within 30 s everywhere")
 async def revoke_token(name: TokenName, actor: RevOps, session: Transaction, request: Request) -> TokenView:
     info = await TokenStore(session).revoke(name, utcnow())
+    record_before(request, {**TokenView.of(info).model_dump(mode="json"), "revoked_at": None})
     after_commit(session, resources_of(request).runtime.callers.forget)  # this process: at once
     return TokenView.of(info)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, status
+from fastapi import Depends, Path, Query, Request, status
 
 from services.routing.api.dependencies import Reads, RouterDep
 from services.routing.api.models import Decision, PolicyPreviewView, PreviewLead
@@ -17,7 +17,7 @@ from services.routing.use_cases.previews import preview_candidate, preview_lead
 from shared.errors import NotFound
 from shared.events.envelope import utcnow
 from shared.reviewed_documents import DOCUMENT_VERSION_MAX
-from shared.service.access import READERS, RevOps, guarded_router
+from shared.service.access import READERS, RevOps, guarded_router, record_before
 from shared.service.documents import Published, PublishedVersion, document_body, document_body_openapi
 from shared.service.errors import error_responses
 
@@ -54,7 +54,8 @@ async def policy_version(version: VersionPath, router: RouterDep) -> dict[str, A
 @router.post("/policies", status_code=status.HTTP_201_CREATED, response_model=Published,
              responses=error_responses(400, 401, 403, 409, 413, 422, 503), openapi_extra=DOCUMENT,
              summary="Publish a whole routing policy (RevOps); it applies to the next decision")
-async def publish(actor: RevOps, candidate: Candidate, router: RouterDep) -> Published:
+async def publish(actor: RevOps, candidate: Candidate, router: RouterDep, request: Request) -> Published:
+    record_before(request, {"active_version": router.store.active.version})
     await publish_policy(router, candidate, published_by=actor)
     return Published(version=candidate.version, active=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, status
+from fastapi import Depends, Path, Query, Request, status
 
 from services.scoring.api.dependencies import Definitions, Reads, Resources
 from services.scoring.api.models import Simulation
@@ -14,7 +14,7 @@ from services.scoring.use_cases.definitions import publish_definition, simulate_
 from shared.errors import NotFound
 from shared.events.envelope import utcnow
 from shared.reviewed_documents import DOCUMENT_VERSION_MAX
-from shared.service.access import READERS, RevOps, guarded_router
+from shared.service.access import READERS, RevOps, guarded_router, record_before
 from shared.service.documents import Published, PublishedVersion, document_body, document_body_openapi
 from shared.service.errors import error_responses
 
@@ -53,7 +53,8 @@ async def definition_version(version: VersionPath, definitions: Definitions) -> 
 @router.post("/definitions", status_code=status.HTTP_201_CREATED, response_model=Published,
              responses=error_responses(400, 401, 403, 409, 413, 422, 503), openapi_extra=DOCUMENT,
              summary="Publish a lead definition (RevOps): it applies at once and every lead is re-scored")
-async def publish(actor: RevOps, candidate: Candidate, resources: Resources) -> Published:
+async def publish(actor: RevOps, candidate: Candidate, resources: Resources, request: Request) -> Published:
+    record_before(request, {"active_version": resources.definitions.active.version})
     await publish_definition(resources.definitions, candidate, published_by=actor,
                              rescore_now=resources.rescorer.wake)
     return Published(version=candidate.version, active=True)
