@@ -39,6 +39,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("chaos: kills, broker and database faults under traffic")
         for line in chaos.CHAOS:
             terminalreporter.write_line(line)
+    access = sys.modules.get("tests.e2e.test_access")
+    if access is not None and access.MATRIX:
+        terminalreporter.section("access matrix: every operation against every role")
+        for line in access.MATRIX:
+            terminalreporter.write_line(line)
     fuzzing = sys.modules.get("tests.e2e.openapi_fuzzing")  # only when the fuzzing ran
     if fuzzing is not None and fuzzing.REPORT:
         terminalreporter.section("contract fuzzing (Schemathesis)")

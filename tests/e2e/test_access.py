@@ -15,6 +15,8 @@ from shared.access.roles import Role
 from tests.e2e.helpers import wait_for_event
 
 SERVICES = ("intake", "scoring", "routing", "feedback")
+PERSONS_WHO_CHANGE = {Role.revops, Role.operator, Role.privacy}
+MATRIX: list[str] = []  # the counts of each run, for the test summary (tests/conftest.py)
 PUBLIC = {  # what anyone may reach, each for the reason its OpenAPI entry gives
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ("POST", "/webhooks/crm"), ("POST", "/webhooks/hubspot"), ("POST", "/forms/{form_id}"),
@@ -73,6 +75,11 @@ def test_every_operation_declares_who_may_call_it_and_the_guard_holds_to_it(stac
             continue
         allowed = {Role(r) for r in access["roles"]}
         assert {401, 403} <= {int(s) for s in operation["responses"]}, f"{where}: 401 and 403 documented"
+        a_change = method != "GET" and bool(allowed & PERSONS_WHO_CHANGE) and Role.viewer not in allowed
+        if access.get("audited", False) != a_change:
+            problems.append(f"{where}: audited is {access.get('audited', False)}, but a change by a person is "
+                            "always audited and nothing else is")
+        checked["audited (a person's change)"] += a_change
         anonymous = call(stack, service, method, path, {})
         if anonymous.status_code != 401 or anonymous.headers.get("www-authenticate") != "Bearer":
             problems.append(f"{where}: without a credential {anonymous.status_code}, not 401 with WWW-Authenticate")
@@ -90,8 +97,9 @@ def test_every_operation_declares_who_may_call_it_and_the_guard_holds_to_it(stac
             if call(stack, service, method, path, {"Authorization": wrong}).status_code != 401:
                 problems.append(f"{where}: Authorization {wrong[:12]}... not refused with 401")
             checked["wrong credential"] += 1
-    print(f"\naccess matrix: {len(ops)} operations of {len(SERVICES)} services; " +
-          ", ".join(f"{what}: {n}" for what, n in sorted(checked.items())))
+    MATRIX.append(f"{len(ops)} operations of {len(SERVICES)} services; " +
+                  ", ".join(f"{what}: {n}" for what, n in sorted(checked.items())))
+    print(f"\naccess matrix: {MATRIX[-1]}")
     assert not problems, "\n".join(problems)
 
 
