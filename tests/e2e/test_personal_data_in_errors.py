@@ -1,12 +1,13 @@
 """No personal data where it does not belong: a lead goes through every service and a record
-about the same person is poison, then the dead letters' errors and every service's log are
-searched for the person's email, names and phone."""
+about the same person is poison, then the dead letters' errors, every service's log and its
+metrics are searched for the person's email, names and phone."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
+import httpx
 from aiokafka import AIOKafkaProducer
 
 from shared.events.envelope import Envelope
@@ -58,4 +59,11 @@ async def test_dead_letter_errors_and_logs_carry_ids_never_the_persons_data(stac
         searched += len(text.splitlines())
         for value in personal:
             assert value not in text, f"{service}'s log holds {value!r}"
-    print(f"searched {len(letters)} dead letters and {searched} log lines of {len(SERVICES)} services")
+    series = 0
+    for service in SERVICES:  # metric labels: sources, forms, routes, reasons; never a person
+        exposition = httpx.get(f"{stack.urls[service]}/metrics", timeout=10).text
+        series += sum(1 for line in exposition.splitlines() if line and not line.startswith("#"))
+        for value in personal:
+            assert value not in exposition, f"{service}'s metrics hold {value!r}"
+    print(f"searched {len(letters)} dead letters, {searched} log lines and {series} metric series "
+          f"of {len(SERVICES)} services")
