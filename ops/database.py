@@ -113,11 +113,16 @@ async def record_change(url: str, entry: AuditEntry) -> None:
         await AuditLog(session).record(entry)
 
 
-def tool_entry(action: str, target: dict[str, Any], **changes: Any) -> AuditEntry:
-    """The audit log's record of a change this tool makes: who is the account that ran it."""
+def cli_actor() -> str:
+    """Who acts through this tool: the account that ran it."""
     import getpass
-    return AuditEntry(actor=f"cli:{getpass.getuser()}"[:100], roles=(), service="cli", action=action, status=0,
-                      address="cli", target=target, **changes)
+    return f"cli:{getpass.getuser()}"[:100]
+
+
+def tool_entry(action: str, target: dict[str, Any], **changes: Any) -> AuditEntry:
+    """The audit log's record of a change this tool makes."""
+    return AuditEntry(actor=cli_actor(), roles=(), service="cli", action=action, status=0, address="cli",
+                      target=target, **changes)
 
 
 async def read_audit(url: str, **filters: Any) -> list[AuditEntry]:

@@ -22,11 +22,6 @@ _DATABASE = typer.Option(None, "--database-url", metavar="URL",
                               "stack's].")
 
 
-def _by() -> str:
-    import getpass
-    return f"cli:{getpass.getuser()}"[:100]
-
-
 def _view(info: Any) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v)
             for k, v in {**info.__dict__, "token_id": str(info.token_id), "roles": list(info.roles)}.items()}
@@ -43,7 +38,7 @@ def create(
 ) -> None:
     """Create a token; its value is printed once, here, and stored only as a hash."""
     from ops.cli import _run
-    from ops.database import tool_entry, transaction
+    from ops.database import cli_actor, tool_entry, transaction
     from shared.access.audit import AuditLog
     from shared.access.store import TokenStore
 
@@ -57,7 +52,7 @@ def create(
     async def go() -> tuple[str, str]:
         async with transaction(defaults.database_url(database_url)) as session:
             value, info = await TokenStore(session).create(name=name, roles=wanted, source=source, expires_at=expires,
-                                                           created_by=_by(), now=now)
+                                                           created_by=cli_actor(), now=now)
             await AuditLog(session).record(tool_entry("tokens create", {"name": name}, after=_view(info)))
             return value, f"{info.name}: {', '.join(info.roles)}" + (f" (source {info.source})" if info.source else "")
     value, described = _run(_refusals(go()))
