@@ -55,6 +55,18 @@ def test_a_change_is_recorded_with_who_when_where_request_before_and_after(stack
     assert created["audit_id"] < entry["audit_id"] and created["status"] == 201
 
 
+def test_an_accounts_new_owner_is_recorded_with_its_previous_one(stack, revops):
+    routing, feedback = revops["routing"], revops["feedback"]
+    first, second = [o["id"] for o in routing.get("/owners").json()[:2]]
+    domain = f"audit-{uuid.uuid4().hex[:8]}.example"
+    for owner in (first, second):
+        assert routing.put(f"/accounts/{domain}", json={"owner_id": owner}).status_code == 200
+    made, moved = sorted((e for e in audit(feedback, action="/accounts/") if e["target"] == {"domain": domain}),
+                         key=lambda e: e["audit_id"])
+    assert (made["before"], made["after"]["owner_id"]) == ({"domain": domain, "owner_id": None}, first)
+    assert (moved["before"]["owner_id"], moved["after"]["owner_id"]) == (first, second)
+
+
 def test_reads_and_refused_changes_are_not_recorded(stack, revops):
     routing, feedback = revops["routing"], revops["feedback"]
     newest = audit(feedback, limit=1)
