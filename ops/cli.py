@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +21,9 @@ from ops.errors import OpsError
 from ops.kafka_io import as_ops_error
 from shared.kafka.clients import KafkaFailed, KafkaUnreachable
 from shared.kafka.security import KafkaConnection, problems_of
+
+if TYPE_CHECKING:
+    from ops.streams import Hide
 
 T = TypeVar("T")
 
@@ -57,6 +60,17 @@ _settings = {"verbose": False}
 @app.callback()
 def _options(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the Kafka client's own log.")) -> None:
     _settings["verbose"] = verbose
+
+
+async def _hiding_erased(database_url: str | None, work: Callable[[Hide], Awaitable[T]]) -> T:
+    """``work`` with the erasure register at hand: it shows nothing of an erased person."""
+    from ops.erased import ErasedLeads
+
+    leads = ErasedLeads(defaults.database_url(database_url))
+    try:
+        return await work(leads.hide)
+    finally:
+        await leads.close()
 
 
 def _fail(error: OpsError) -> typer.Exit:
@@ -129,7 +143,8 @@ def tail(
     database_url: str | None = _DATABASE,
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line: coordinates and full envelope."),
 ) -> None:
-    """Decoded events, one line each (undecodable records are shown as such). Commits nothing."""
+    """Decoded events, one line each (undecodable records are shown as such; an erased person's
+    records by their coordinates only, the database says which). Commits nothing."""
     from ops.records import RecordView, format_record_line, record_to_dict
     from ops.streams import tail as tail_topic
     from ops.timeline import resolve_lead
@@ -145,8 +160,10 @@ def tail(
         line = _json(record_to_dict(view), indent=None) if as_json else format_record_line(view)
         print(line, flush=True)
 
-    shown = _run(tail_topic(_bootstrap(bootstrap), topic, emit=emit, from_beginning=from_beginning,
-                            follow=follow, limit=limit, lead_id=lead_id))
+    address = _bootstrap(bootstrap)
+    shown = _run(_hiding_erased(database_url, lambda hide: tail_topic(
+        address, topic, emit=emit, from_beginning=from_beginning, follow=follow, limit=limit, lead_id=lead_id,
+        hide=hide)))
     if not shown and not follow:
         hint = "" if from_beginning else " (add --from-beginning to read what is already there)"
         typer.echo(f"ops: no records on {topic}{' for lead ' + lead_id if lead_id else ''}{hint}", err=True)
@@ -158,6 +175,7 @@ def tail(
 def letters_list(
     limit: int = typer.Option(50, "--limit", min=1, help="Show the newest N letters."),
     bootstrap: str | None = _BOOTSTRAP,
+    database_url: str | None = _DATABASE,
     as_json: bool = _JSON,
 ) -> None:
     """Each dead letter: its offset, the original topic/partition/offset, group, attempts, error."""
@@ -165,7 +183,8 @@ def letters_list(
     from ops.letters import LIST_HEADERS, letter_rows, letter_to_dict
     from ops.streams import read_letters
 
-    views = _run(read_letters(_bootstrap(bootstrap), newest=limit))
+    address = _bootstrap(bootstrap)
+    views = _run(_hiding_erased(database_url, lambda hide: read_letters(address, newest=limit, hide=hide)))
     if as_json:
         typer.echo(_json([letter_to_dict(v) for v in views]))
         return
@@ -181,13 +200,16 @@ def letters_list(
 def letters_show(
     offset: int = typer.Argument(..., min=0, help="The letter's offset on handoff.deadletter.v1."),
     bootstrap: str | None = _BOOTSTRAP,
+    database_url: str | None = _DATABASE,
     as_json: bool = _JSON,
 ) -> None:
-    """The whole letter, with the original event decoded (or its raw bytes if it does not decode)."""
+    """The whole letter, with the original event decoded (or its raw bytes if it does not decode);
+    of an erased person's letter only where it came from."""
     from ops.letters import format_letter, letter_to_dict
     from ops.streams import read_letter
 
-    view = _run(read_letter(_bootstrap(bootstrap), offset))
+    address = _bootstrap(bootstrap)
+    view = _run(_hiding_erased(database_url, lambda hide: read_letter(address, offset, hide=hide)))
     typer.echo(_json(letter_to_dict(view, full=True)) if as_json else format_letter(view))
 
 
@@ -212,7 +234,7 @@ def letters_replay(
     from ops.streams import publish_replay, read_letter
 
     address = _bootstrap(bootstrap)
-    view = _run(read_letter(address, offset))
+    view = _run(_hiding_erased(database_url, lambda hide: read_letter(address, offset, hide=hide)))
     try:
         plan = plan_replay(view, force=force)
     except ReplayRefused as exc:

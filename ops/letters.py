@@ -17,6 +17,9 @@ from ops.records import REPLAY_HEADER, RecordView
 from shared.events.codec import Event, UndecodableEvent, decode
 from shared.events.topics import DEAD_LETTER
 
+ERASED = "erased"
+"""All a letter of an erased lead says of why it failed: its error text may quote the person."""
+
 
 def replay_marker(offset: int, partition: int = 0) -> bytes:
     """The header value naming the dead letter a replayed record came from."""
@@ -64,6 +67,12 @@ def letter_to_dict(view: RecordView, *, full: bool = False) -> dict[str, Any]:
         data.update(readable=False, error=view.error)
         return data
     letter = view.letter
+    if view.erased:  # where it came from and whose: no original, no error text (it may quote the person)
+        data.update(readable=True, erased=True, original_topic=letter.original_topic,
+                    original_partition=letter.partition, original_offset=letter.offset, key=letter.key,
+                    lead_id=view.erased_lead, consumer_group=letter.consumer_group, attempts=letter.attempts,
+                    failed_at=letter.failed_at.isoformat(), error=ERASED)
+        return data
     event, problem = original_event(view)
     data.update(
         readable=True,
@@ -91,6 +100,11 @@ def letter_rows(views: list[RecordView]) -> list[list[Any]]:
                          shorten(view.error, 60)])
             continue
         letter = view.letter
+        if view.erased:
+            rows.append([view.offset, f"{letter.original_topic}[{letter.partition}]@{letter.offset}",
+                         letter.consumer_group, letter.attempts, clock(letter.failed_at), ERASED,
+                         f"lead {view.erased_lead} was erased (not shown)"])
+            continue
         event, _ = original_event(view)
         rows.append([view.offset, f"{letter.original_topic}[{letter.partition}]@{letter.offset}",
                      letter.consumer_group, letter.attempts, clock(letter.failed_at),
@@ -108,6 +122,11 @@ def format_letter(view: RecordView) -> str:
         raw = (view.value or b"").decode(errors="replace")
         return "\n".join(lines + [f"unreadable: {view.error}", "raw:", raw])
     letter = view.letter
+    if view.erased:
+        return "\n".join(lines + [
+            f"original        {letter.original_topic} partition {letter.partition} offset {letter.offset}",
+            f"consumer group  {letter.consumer_group}",
+            f"lead {view.erased_lead} was erased: the error and the original record are not shown, nor replayed"])
     lines += [
         f"original        {letter.original_topic} partition {letter.partition} offset {letter.offset}",
         f"key             {letter.key}",
@@ -156,6 +175,8 @@ def plan_replay(view: RecordView, *, force: bool = False) -> ReplayPlan:
     """
     if view.letter is None:
         raise ReplayRefused(f"offset {view.offset} does not hold a readable dead letter ({view.error})")
+    if view.erased:  # even with --force: the person asked to be forgotten
+        raise ReplayRefused(f"lead {view.erased_lead} was erased; its events are not replayed")
     raw = original_bytes(view)
     if raw is None:
         raise ReplayRefused(f"dead letter {view.offset} has no usable original bytes ({_why_no_original(view)})")

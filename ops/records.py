@@ -28,6 +28,11 @@ class RecordView:
     event: Event | None = None
     letter: DeadLetter | None = None  # records on the dead-letter topic
     error: str | None = None  # why it could not be decoded
+    erased_lead: str | None = None  # the erased lead it is about: only coordinates and this are left (ops.erased)
+
+    @property
+    def erased(self) -> bool:
+        return self.erased_lead is not None
 
     @property
     def key_text(self) -> str | None:
@@ -92,6 +97,8 @@ def preview(value: bytes | None, width: int = 60) -> str:
 
 def format_record_line(view: RecordView) -> str:
     """time  topic[partition]@offset  type  lead  facts — one line per record."""
+    if view.erased:
+        return f"{clock(view.timestamp)}  {view.where}  lead {view.erased_lead}: erased (not shown)"
     if view.event is not None:
         env = view.event.envelope
         facts = event_facts(env.type, view.event.payload.model_dump(mode="json"))
@@ -111,6 +118,9 @@ def format_record_line(view: RecordView) -> str:
 
 def record_to_dict(view: RecordView) -> dict[str, Any]:
     """The record for --json: its coordinates and the full envelope (or letter, or raw bytes)."""
+    if view.erased:  # where it is and whose, nothing it carries (not even its headers)
+        return {"topic": view.topic, "partition": view.partition, "offset": view.offset,
+                "lead_id": view.erased_lead, "erased": True}
     data: dict[str, Any] = {
         "topic": view.topic, "partition": view.partition, "offset": view.offset,
         "timestamp": view.timestamp.isoformat() if view.timestamp else None, "key": view.key_text,

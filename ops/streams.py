@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -17,10 +17,14 @@ from shared.events.topics import DEAD_LETTER
 from shared.kafka.producer import make_producer
 from shared.kafka.security import KafkaConnection
 
+Hide = Callable[[Sequence[RecordView]], Awaitable[list[RecordView]]]
+"""What the tool may show of a batch of records (``ops.erased.ErasedLeads.hide``)."""
 
-async def _views(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
-                 stop: dict[TopicPartition, int] | None) -> AsyncGenerator[RecordView, None]:
-    """Records from the consumer's current positions; up to ``stop`` (exclusive) or forever if None."""
+
+async def _batches(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                   stop: dict[TopicPartition, int] | None) -> AsyncGenerator[list[RecordView], None]:
+    """Records from the consumer's current positions, a poll at a time; up to ``stop``
+    (exclusive) or forever if None."""
     while True:
         if stop is not None:
             done = [tp for tp in tps if await consumer.position(tp) >= stop[tp]]
@@ -28,16 +32,33 @@ async def _views(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
             if len(done) == len(tps):
                 return
         batch = await consumer.getmany(timeout_ms=500, max_records=500)
+        views = []
         for tp in sorted(batch, key=lambda t: t.partition):
             for r in batch[tp]:
                 if stop is not None and r.offset >= stop[tp]:
                     break
-                yield record_view(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers)
+                views.append(record_view(r.topic, r.partition, r.offset, r.timestamp, r.key, r.value, r.headers))
+        if views:
+            yield views
+
+
+async def _views(consumer: AIOKafkaConsumer, tps: list[TopicPartition], stop: dict[TopicPartition, int] | None,
+                 hide: Hide, keep: Callable[[RecordView], bool] = lambda _: True) -> AsyncGenerator[RecordView, None]:
+    """The records ``keep`` wants, each poll's hidden as one batch: one look-up per poll, not per record."""
+    async with aclosing(_batches(consumer, tps, stop)) as batches:
+        async for views in batches:
+            wanted = [view for view in views if keep(view)]
+            for view in await hide(wanted) if wanted else ():
+                yield view
+
+
+async def _shown_as_they_are(views: Sequence[RecordView]) -> list[RecordView]:
+    return list(views)
 
 
 async def tail(bootstrap: KafkaConnection | str, topic: str, *, emit: Callable[[RecordView], None],
                from_beginning: bool = False, follow: bool = True, limit: int | None = None,
-               lead_id: str | None = None) -> int:
+               lead_id: str | None = None, hide: Hide = _shown_as_they_are) -> int:
     """Hand each record of ``topic`` (for ``lead_id`` if given) to ``emit``; return how many.
 
     Starts at the beginning or at the end of every partition; without ``follow`` it stops
@@ -54,17 +75,17 @@ async def tail(bootstrap: KafkaConnection | str, topic: str, *, emit: Callable[[
         else:
             await consumer.seek_to_end(*tps)
         stop = None if follow else await consumer.end_offsets(tps)
-        async with aclosing(_views(consumer, tps, stop)) as views:
+        async with aclosing(_views(consumer, tps, stop, hide, lambda v: matches_lead(v, lead_id))) as views:
             async for view in views:
-                if matches_lead(view, lead_id):
-                    emit(view)
-                    shown += 1
-                    if limit is not None and shown >= limit:
-                        break
+                emit(view)
+                shown += 1
+                if limit is not None and shown >= limit:
+                    break
     return shown
 
 
-async def read_letters(bootstrap: KafkaConnection | str, *, newest: int | None = None) -> list[RecordView]:
+async def read_letters(bootstrap: KafkaConnection | str, *, newest: int | None = None,
+                       hide: Hide = _shown_as_they_are) -> list[RecordView]:
     """Every dead letter (or the ``newest`` N when given), oldest first."""
     tps = [TopicPartition(DEAD_LETTER.name, p) for p in await partitions_of(bootstrap, DEAD_LETTER.name)]
     async with reader(bootstrap, CLIENT_ID) as consumer:
@@ -74,12 +95,14 @@ async def read_letters(bootstrap: KafkaConnection | str, *, newest: int | None =
         for tp in tps:
             start = beginning[tp] if newest is None else max(beginning[tp], end[tp] - newest)
             consumer.seek(tp, start)
-        views = [view async for view in _views(consumer, tps, end)]
+        views = [view async for view in _views(consumer, tps, end, _shown_as_they_are)]
     views.sort(key=lambda v: (v.timestamp is None, v.timestamp, v.partition, v.offset))
-    return views[-newest:] if newest else views
+    views = views[-newest:] if newest else views
+    return await hide(views) if views else []  # the letters shown, in one look-up
 
 
-async def read_letter(bootstrap: KafkaConnection | str, offset: int, *, partition: int = 0) -> RecordView:
+async def read_letter(bootstrap: KafkaConnection | str, offset: int, *, partition: int = 0,
+                      hide: Hide = _shown_as_they_are) -> RecordView:
     """The one dead letter at ``offset``; OpsError saying what the topic holds if there is none."""
     partitions = await partitions_of(bootstrap, DEAD_LETTER.name)
     if partition not in partitions:
@@ -93,7 +116,7 @@ async def read_letter(bootstrap: KafkaConnection | str, offset: int, *, partitio
             held = f"offsets {first} to {end - 1}" if end > first else "no letters"
             raise OpsError(f"no dead letter at offset {offset}: {DEAD_LETTER.name}[{partition}] holds {held}")
         consumer.seek(tp, offset)
-        async with aclosing(_views(consumer, [tp], {tp: offset + 1})) as views:
+        async with aclosing(_views(consumer, [tp], {tp: offset + 1}, hide)) as views:
             async for view in views:
                 return view
     raise OpsError(f"dead letter {offset} could not be read")  # pragma: no cover - the range was checked

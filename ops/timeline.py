@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from ops import defaults
-from ops.database import lead_id_key
+from ops.database import generation_now, lead_id_key
 from ops.defaults import FEEDBACK_URL_ENV, TOKEN_ENV
 from ops.errors import UNREACHABLE, OpsError
 from ops.formatting import clock, event_facts, qualification, rules_short
@@ -23,19 +23,26 @@ from shared.settings import REPO_CONFIG_DIR
 def resolve_lead(text: str, database_url: str | None = None, *, key: bytes | None = None) -> uuid.UUID:
     """A lead id as given, or the id an email address's person derives to (by the identity rules
     in the repository's config/, as the services read them, and the installation's lead id key,
-    read from the database: an email alone gives no id)."""
+    read from the database: an email alone gives no id). After the person was erased, the
+    address names their next lead (its generation, read from the erasure register)."""
     text = text.strip()
     if "@" in text:
         try:
             policy = load_identity_policy(REPO_CONFIG_DIR)
         except ValueError as exc:
             raise OpsError(str(exc)) from None
+        from_database = key is None
         if key is None:
             key = asyncio.run(lead_id_key(defaults.database_url(database_url)))
         try:
-            return lead_id_for(text, policy, key=key)
+            root = lead_id_for(text, policy, key=key)
         except ValueError as exc:
             raise OpsError(f"{text!r} is {exc}") from None
+        if not from_database:
+            return root
+        generation = asyncio.run(generation_now(defaults.database_url(database_url),
+                                                lambda n: lead_id_for(text, policy, key=key, generation=n)))
+        return lead_id_for(text, policy, key=key, generation=generation)
     try:
         return uuid.UUID(text)
     except ValueError:

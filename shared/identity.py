@@ -159,10 +159,16 @@ def configure_key(key: bytes | None) -> bytes | None:
     return previous
 
 
-def lead_id_for(email: str, policy: IdentityPolicy | None = None, *, key: bytes | None = None) -> uuid.UUID:
+def lead_id_for(email: str, policy: IdentityPolicy | None = None, *, key: bytes | None = None,
+                generation: int = 0) -> uuid.UUID:
     """A person's stable id: every spelling of one identity is the same lead, and the id says
-    nothing about the email to whoever does not hold the key."""
+    nothing about the email to whoever does not hold the key.
+
+    ``generation`` counts the person's erasures (``shared.access.erasures``): after one, the same
+    address is a new lead under a new id, and every event still about the old id is dropped."""
     identity = identity_of(email, policy)
+    if generation:
+        identity = f"{identity}\n{generation}"  # no identity holds a newline
     secret = _key if key is None else key
     if secret is None:
         raise LeadIdKeyMissing("lead ids need the installation's key: shared.identity.configure_key "

@@ -27,6 +27,7 @@ from services.feedback.tables import (
     parked_outcomes,
     timeline,
 )
+from shared.access.erasures import current_lead_ids
 from shared.db.bulk import any_of, execute_together, insert_rows
 from shared.db.repository import Repository
 from shared.events.codec import Event
@@ -192,6 +193,10 @@ class FeedbackRepository(Repository):
         current: uuid.UUID | None = (await self.session.execute(
             select(lead_aliases.c.lead_id).where(lead_aliases.c.old_lead_id == lead_id))).scalar_one_or_none()
         return current or lead_id
+
+    async def lead_id_of_email(self, email: str) -> uuid.UUID:
+        """The lead an address names now: after an erasure, the person's next generation."""
+        return (await current_lead_ids(self.session, [email]))[email]
 
     async def timeline_of(self, lead_id: uuid.UUID) -> list[Row[Any]]:
         return list((await self.session.execute(

@@ -11,9 +11,11 @@ from services.intake.api.submissions import router
 from services.intake.forms_config import load_web_forms
 from services.intake.settings import IntakeSettings
 from services.intake.tables import metadata
+from services.intake.use_cases.erasure import forget_retries
 from services.intake.use_cases.forget_rate_windows import run_forgetting
 from shared.service.app import build_app
 from shared.service.dependencies import ServiceResources
+from shared.service.erasure_api import erasure_router
 from shared.service.runtime import ServiceRuntime
 
 
@@ -23,13 +25,14 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     def compose(runtime: ServiceRuntime) -> ServiceResources:
         runtime.add_loop("forget-rate-windows", partial(run_forgetting, runtime.sessions))
+        runtime.before_erasure(forget_retries)
         return ServiceResources(runtime)
 
     app = build_app(
         "intake", settings, metadata, compose,
         title="Handoff intake",
         description="Web forms and marketing automation post leads and activity here.",
-        routers=[batches_router, router, forms_router(forms)],
+        routers=[batches_router, router, forms_router(forms), erasure_router(metadata)],
         body_limits={"/leads/batch": settings.max_batch_body_bytes,
                      "/activities/batch": settings.max_batch_body_bytes},
     )

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, delete, select
+from sqlalchemy import Integer, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from services.intake.domain.rate_limits import Counted
 from services.intake.tables import metadata, rate_windows, submissions
+from shared.access.erasures import current_lead_ids
 from shared.db.bulk import insert_rows, rows_as_table
 from shared.db.metadata import outbox_table
 from shared.db.repository import Repository
@@ -46,6 +47,17 @@ class SubmissionRepository(Repository):
             .where(submissions.c.source == source, submissions.c.idempotency_key.in_(list(idempotency_keys)))
         )).all()
         return {row.idempotency_key: EarlierSubmission(row.request_hash, row.response) for row in rows}
+
+    async def lead_ids_now(self, emails: Collection[str]) -> dict[str, uuid.UUID]:
+        """Each address's lead id now (``shared.access.erasures``: after an erasure, a new one)."""
+        return await current_lead_ids(self.session, emails)
+
+    async def forget_retries_of(self, lead_id: uuid.UUID) -> int:
+        """An erased person's submissions no longer answer a retry: the same key and body later
+        is a new submission of a new lead, not a replay of the erased one."""
+        return len((await self.session.execute(
+            update(submissions).where(submissions.c.lead_id == lead_id)
+            .values(idempotency_key=None, request_hash="erased").returning(submissions.c.submission_id))).all())
 
     async def add_with_events(self, rows: Sequence[dict[str, Any]], events: Sequence[Envelope]) -> set[uuid.UUID]:
         """Insert a batch's submissions and, for those inserted, their events into the outbox, in

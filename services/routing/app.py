@@ -7,7 +7,7 @@ from services.routing.api.leads import router as leads_router
 from services.routing.api.owners import router as owners_router
 from services.routing.api.policies import router as policies_router
 from services.routing.domain.policy import PolicyError, RoutingPolicy, load_policy
-from services.routing.handlers import router_consumer
+from services.routing.handlers import before_erasure, router_consumer
 from services.routing.repository import policy_store
 from services.routing.resources import RoutingResources
 from services.routing.settings import RoutingSettings
@@ -28,6 +28,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         router = Router(store, sla_time_scale=settings.sla_time_scale, crm_push=bool(settings.crm_webhook_url))
         runtime.on_startup(store.bootstrap)
         runtime.add_consumer(router_consumer(router))
+        runtime.before_erasure(before_erasure)
         clock = RoutingClock(runtime.sessions, router, on_emitted=runtime.relay.wake,
                              interval_s=settings.clock_interval_s)
         runtime.add_loop("clock", clock.run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -14,6 +15,11 @@ from shared.events import topics
 from shared.events.codec import Event
 from shared.events.envelope import utcnow
 from shared.kafka.consumer import ConsumerSpec
+
+
+async def before_erasure(session: AsyncSession, lead_id: uuid.UUID) -> dict[str, int]:
+    """Routing's own step of an erasure (``shared.service.erasure``): its clocks stop for the person."""
+    return await RoutingRepository(session).stop_for_erasure(lead_id)
 
 
 def router_consumer(router: Router, clock: Callable[[], datetime] = utcnow) -> ConsumerSpec:

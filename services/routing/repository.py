@@ -401,6 +401,27 @@ class RoutingRepository(Repository):
         return [stmt.on_conflict_do_update(index_elements=["team_id"],
                                            set_={"state": stmt.excluded.state, "updated_at": func.now()})]
 
+    async def stop_for_erasure(self, lead_id: uuid.UUID) -> dict[str, int]:
+        """Before a person's rows are anonymised: nothing may act on them afterwards (an SLA clock
+        reassigning, a queue place filled, a CRM push of a scrubbed body). Open assignments are
+        closed, their owners' open counts fall; queue places and pending pushes are dropped."""
+        t = assignments.c
+        owners = list((await self.session.execute(
+            update(assignments).where(t.lead_id == lead_id, t.status == "assigned")
+            .values(status="closed", sla_due_at=None, sla_reassign_at=None).returning(t.owner_id)
+        )).scalars())
+        falls = Counter(owners)
+        for statement in _add_counts(owner_open_counts, ["owner_id"], "open",
+                                     [{"owner_id": o, "open": -n} for o, n in sorted(falls.items())]):
+            await self.session.execute(statement)
+        unqueued = (await self.session.execute(queued.delete().where(queued.c.lead_id == lead_id)
+                                               .returning(queued.c.cycle))).all()
+        unpushed = (await self.session.execute(
+            crm_deliveries.delete().where(crm_deliveries.c.lead_id == lead_id, crm_deliveries.c.delivered_at.is_(None))
+            .returning(crm_deliveries.c.id))).all()
+        return {"assignments closed": len(owners), "queued (deleted)": len(unqueued),
+                "crm_deliveries pending (deleted)": len(unpushed)}
+
     async def forget_counts_before(self, moment: datetime) -> None:
         """Load counters no cap reads any more."""
         await self.session.execute(owner_assignment_counts.delete().where(owner_assignment_counts.c.bucket < moment))

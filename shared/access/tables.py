@@ -68,3 +68,37 @@ audit = Table(
     Index("ix_audit_actor_at", "actor", "at"),
 )
 """Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE (access_0003)."""
+
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("erasure_id", UUID(as_uuid=True), primary_key=True),
+    Column("lead_id", UUID(as_uuid=True), nullable=False, unique=True),  # the id erased
+    # the person's first id (generation 0): how many erasures it has is the generation of its next id
+    Column("person", UUID(as_uuid=True), nullable=False, index=True),
+    Column("generation", Integer, nullable=False),  # of the id erased
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("requested_by", String(100), nullable=False),  # a token's name, or cli:<user>
+)
+"""One row per erasure, holding ids only: the register the product checks before it keeps
+anything about a lead (``shared.access.erasures``)."""
+
+erased_ids = Table(
+    "erased_ids",
+    metadata,
+    Column("lead_id", UUID(as_uuid=True), primary_key=True),
+    Column("erasure_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("service", String(20), nullable=True),  # None: the person's id; else the anonymous id it used
+    Column("erased_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+"""Every id no event may bring back: the erased person's, and each service's anonymous id
+that the person's rows moved to (counts stay, no event about them is acted on)."""
+
+erasure_progress = Table(
+    "erasure_progress",
+    metadata,
+    Column("erasure_id", UUID(as_uuid=True), primary_key=True),
+    Column("service", String(20), primary_key=True),
+    Column("finished_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("rows", JSONB, nullable=False),  # table -> rows anonymised or deleted: counts only
+)

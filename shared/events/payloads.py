@@ -245,6 +245,17 @@ class OutcomeRecorded(Payload):
     retry_after: date | None = None
 
 
+class LeadErased(Payload):
+    """The person asked to be forgotten: every service erases what it holds about this lead id.
+    Ids only: the erasure must not itself become a copy of what it erases."""
+
+    event_type: ClassVar[str] = "lead.erased"
+    topic: ClassVar[Topic] = topics.LEAD_ERASURE
+
+    erasure_id: uuid.UUID
+    requested_at: datetime
+
+
 class DeadLetter(BaseModel):
     """A record a consumer gave up on; the raw bytes are kept so it can be replayed."""
 
@@ -265,7 +276,7 @@ class DeadLetter(BaseModel):
 
 PAYLOADS: tuple[type[Payload], ...] = (
     LeadCaptured, ActivityRecorded, LeadScored, LeadScoredV1, LeadNurtured, LeadRouted, SlaBreached,
-    OutcomeRecorded,
+    OutcomeRecorded, LeadErased,
 )
 """Every payload the pipeline reads, current and older versions."""
 

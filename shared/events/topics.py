@@ -18,6 +18,8 @@ LEAD_NURTURE = Topic("lead.nurture.v1")
 LEAD_ROUTED = Topic("lead.routed.v1")
 LEAD_OUTCOME = Topic("lead.outcome.v1")
 LEAD_SLA = Topic("lead.sla.v1")
+LEAD_ERASURE = Topic("lead.erasure.v1")
+"""A person erased: every service erases what it holds (it carries ids only, no personal data)."""
 DEAD_LETTER = Topic("handoff.deadletter.v1", partitions=1)
 
 ALL_TOPICS: tuple[Topic, ...] = (
@@ -29,8 +31,10 @@ ALL_TOPICS: tuple[Topic, ...] = (
     LEAD_ROUTED,
     LEAD_OUTCOME,
     LEAD_SLA,
+    LEAD_ERASURE,
     DEAD_LETTER,
 )
 
-LEAD_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t is not DEAD_LETTER)
-"""Every topic that carries events about a lead (the timeline reads them all)."""
+LEAD_TOPICS: tuple[Topic, ...] = tuple(t for t in ALL_TOPICS if t not in (DEAD_LETTER, LEAD_ERASURE))
+"""Every topic that carries events about a lead (the timeline reads them all); an erasure is
+not one: it ends the lead's timeline rather than adding to it."""

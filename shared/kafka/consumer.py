@@ -38,6 +38,7 @@ from aiokafka.structs import ConsumerRecord
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.access.erasures import without_erased
 from shared.db.engine import unit_of_work
 from shared.db.errors import try_again_later
 from shared.db.idempotency import claim_new
@@ -71,6 +72,9 @@ class ConsumerSpec:
     name: str
     topics: tuple[str, ...]
     handler: Handler
+    erases: bool = False
+    """The eraser: it reads events about erased leads on purpose. Every other consumer drops
+    them before its handler sees them (``shared.access.erasures.without_erased``)."""
 
 
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type information
@@ -214,6 +218,12 @@ class EventConsumer:
                 if event.envelope.event_id in fresh_ids:
                     fresh.append(event)
                     fresh_ids.discard(event.envelope.event_id)
+            if fresh and not self.spec.erases:
+                kept = await without_erased(session, fresh)
+                if len(kept) < len(fresh):
+                    log.info("dropped %d events about erased leads", len(fresh) - len(kept),
+                             extra={"consumer_group": self.group_id})
+                fresh = kept
             if fresh:
                 await self.spec.handler(session, fresh)
         self.processed_count += len(fresh)

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.db.advisory import advisory_key
 from shared.db.engine import unit_of_work
 from shared.db.metadata import outbox_refused_table
-from shared.events.topics import LEAD_TOPICS
+from shared.events.topics import LEAD_ERASURE, LEAD_TOPICS
 from shared.kafka.producer import (
     Delivery,
     OutgoingRecord,
@@ -42,7 +42,7 @@ from shared.outbox.refused import OutboxRow, set_aside
 
 log = logging.getLogger(__name__)
 
-for _topic in LEAD_TOPICS:
+for _topic in (*LEAD_TOPICS, LEAD_ERASURE):
     metrics.OUTBOX_REFUSED.labels(_topic.name)  # exported from the start at 0, so the first refusal is an increase
 
 

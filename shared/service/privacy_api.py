@@ -15,12 +15,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.access.erasures import current_lead_ids
 from shared.access.roles import Role
 from shared.db.personal_data import export_person
 from shared.errors import InvalidInput
 from shared.events.envelope import utcnow
-from shared.identity import InvalidEmail, lead_id_for
+from shared.identity import InvalidEmail
 from shared.service.access import guarded_router, record_audit, requires
 from shared.service.dependencies import Reading, resources_of
 from shared.service.errors import error_responses
@@ -38,11 +40,13 @@ class PersonIn(BaseModel):
             raise ValueError("give the person's email or their lead id, one of them")
         return self
 
-    def resolved(self) -> uuid.UUID:
+    async def resolved(self, session: AsyncSession) -> uuid.UUID:
+        """The lead id the person has now (after an erasure, their next generation's)."""
         if self.lead_id is not None:
             return self.lead_id
+        email = self.email or ""
         try:
-            return lead_id_for(self.email or "")
+            return (await current_lead_ids(session, [email]))[email]
         except InvalidEmail as exc:
             raise InvalidInput([("email", str(exc))]) from None
 
@@ -63,7 +67,7 @@ def privacy_router(metadata: MetaData) -> APIRouter:
                  responses=error_responses(400, 401, 403, 413, 422, 503),
                  summary="Everything this service holds about a person (privacy role)")
     async def export(person: PersonIn, session: Reading, request: Request) -> ServiceExport:
-        lead_id = person.resolved()
+        lead_id = await person.resolved(session)
         tables = await export_person(session, metadata, lead_id)
         record_audit(request, request_body={"lead_id": str(lead_id)},
                      after={"rows": {name: len(rows) for name, rows in tables.items()}})

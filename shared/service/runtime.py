@@ -21,6 +21,7 @@ from shared.kafka.producer import broker_answers, make_producer
 from shared.observability import metrics
 from shared.outbox.relay import OutboxRelay
 from shared.outbox.writer import Outbox
+from shared.service.erasure import BeforeErasure, eraser
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class ServiceRuntime:
         self.consumers: list[EventConsumer] = []
         for spec in consumers:
             self.add_consumer(spec)
+        self._before_erasure: list[BeforeErasure] = []
+        self.add_consumer(eraser(metadata, service, self._before_erasure))  # every service erases its own
         self._startup: list[Callable[[], Awaitable[None]]] = []
         self._loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -65,6 +68,10 @@ class ServiceRuntime:
         )
         self.consumers.append(consumer)
         return consumer
+
+    def before_erasure(self, step: BeforeErasure) -> None:
+        """A step of this service's own before the eraser anonymises a person's rows."""
+        self._before_erasure.append(step)
 
     def on_startup(self, step: Callable[[], Awaitable[None]]) -> None:
         """Runs once the producer is up, before consumers and loops start."""

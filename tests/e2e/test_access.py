@@ -22,7 +22,8 @@ PUBLIC = {  # what anyone may reach, each for the reason its OpenAPI entry gives
     ("POST", "/webhooks/crm"), ("POST", "/webhooks/hubspot"), ("POST", "/forms/{form_id}"),
 }
 PATH_VALUES = {"lead_id": str(uuid.uuid4()), "version": "no-such-version", "owner_id": "nobody", "team_id": "nobody",
-               "domain": "nothing.example", "parked_id": "999999999", "name": "nobody", "form_id": "contact"}
+               "domain": "nothing.example", "parked_id": "999999999", "name": "nobody", "form_id": "contact",
+               "erasure_id": str(uuid.uuid4())}
 BROKEN_BODY = b'{"not": json'
 
 

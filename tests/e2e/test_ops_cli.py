@@ -24,6 +24,12 @@ from tests.e2e.helpers import QUALIFIED, event_types, wait_for, wait_for_event
 SCORER = "handoff.scoring.scorer"
 
 
+@pytest.fixture(autouse=True)
+def _the_stacks_database(stack, monkeypatch) -> None:
+    """The tool reads the erasure register before it shows a record: the stack's database."""
+    monkeypatch.setenv("HANDOFF_DATABASE_URL", stack.database_url)
+
+
 def ops(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))
 
@@ -208,6 +214,77 @@ def test_an_undecodable_letter_is_shown_raw_and_not_replayed_without_force(stack
 
     missing = ops("dead-letters", "show", "999999", "--bootstrap", stack.kafka_bootstrap)
     assert missing.exit_code == 1 and "no dead letter at offset 999999" in missing.stderr
+
+
+# -- an erased person -----------------------------------------------------------------
+
+def erase_in_register(stack, lead_id: str) -> None:
+    """What an erasure makes true at once, and all the tool reads: the id in access.erased_ids.
+    The person's events stay on the topics (retention deletes them, not the erasure)."""
+    asyncio.run(_sql(stack, f"INSERT INTO access.erased_ids (lead_id, erasure_id) "
+                            f"VALUES ('{uuid.UUID(lead_id)}', '{uuid.uuid4()}')"))
+
+
+def test_tail_shows_an_erased_leads_events_by_where_they_are_and_nothing_of_them(stack, intake, email):
+    lead_id = post_lead(intake, email)
+    args = ("tail", LEAD_CAPTURED.name, "--lead", lead_id, "--from-beginning", "--no-follow",
+            "--bootstrap", stack.kafka_bootstrap)
+    [before] = wait_for(lambda: ok(*args).strip(), 20, "the lead on lead.captured.v1").splitlines()
+    assert f"email={email}" in before
+    where = before.split("  ")[1]  # lead.captured.v1[p]@o
+
+    erase_in_register(stack, lead_id)
+    [line] = ok(*args).splitlines()
+    assert line.endswith(f"  {where}  lead {lead_id}: erased (not shown)") and email not in line
+    [record] = [json.loads(raw) for raw in ok(*args, "--json").splitlines()]
+    topic, rest = where.split("[")
+    partition, offset = rest.split("]@")
+    assert record == {"topic": topic, "partition": int(partition), "offset": int(offset), "lead_id": lead_id,
+                      "erased": True}
+    # the whole topic, as an operator reads it: the record is there, the person is not
+    everything = ok("tail", LEAD_CAPTURED.name, "--from-beginning", "--no-follow", "--json",
+                    "--bootstrap", stack.kafka_bootstrap)
+    assert email not in everything and record in [json.loads(raw) for raw in everything.splitlines()]
+
+    [port] = free_ports(1)  # the register out of reach: no record is shown at all
+    away = ops(*args, "--database-url", f"postgresql://postgres@127.0.0.1:{port}/handoff")
+    assert away.exit_code == 2 and away.stdout == "" and "Traceback" not in away.output
+    assert away.stderr.startswith("ops: error: cannot check erasures") and "--database-url" in away.stderr
+
+
+def test_an_erased_leads_dead_letter_shows_nothing_of_them_and_is_not_replayed(stack, intake, email):
+    lead_id = str(lead_id_for(email))
+    fault = fault_on_scoring_leads(stack, email)
+    try:
+        assert post_lead(intake, email) == lead_id
+        letter = wait_for(lambda: next((d for d in dead_letters(stack)
+                                        if d.get("lead_id") == lead_id and d.get("consumer_group") == SCORER), None),
+                          40, f"scoring's dead letter for lead {lead_id}")
+        assert "injected fault for" in letter["error"]
+    finally:
+        remove_fault(stack, fault)
+    offset = str(letter["offset"])
+    assert email in ok("dead-letters", "show", offset, "--bootstrap", stack.kafka_bootstrap)  # before
+
+    erase_in_register(stack, lead_id)
+    [listed] = [d for d in dead_letters(stack) if d["offset"] == letter["offset"]]
+    assert (listed["erased"], listed["lead_id"], listed["error"]) == (True, lead_id, "erased")
+    table = ok("dead-letters", "list", "--limit", "1000", "--bootstrap", stack.kafka_bootstrap)
+    assert f"lead {lead_id} was erased (not shown)" in table
+    shown = [ok("dead-letters", "show", offset, "--bootstrap", stack.kafka_bootstrap),
+             ok("dead-letters", "show", offset, "--json", "--bootstrap", stack.kafka_bootstrap)]
+    assert f"lead {lead_id} was erased" in shown[0] and json.loads(shown[1])["erased"] is True
+    assert all("injected fault" not in text for text in shown)
+    on_the_topic = ok("tail", "handoff.deadletter.v1", "--from-beginning", "--no-follow",
+                      "--bootstrap", stack.kafka_bootstrap)
+    assert f"@{offset}  lead {lead_id}: erased (not shown)" in on_the_topic
+    for text in (table, *shown, on_the_topic):  # the original event held the address; nothing does now
+        assert email not in text
+
+    for force in ((), ("--force",)):
+        refused = ops("dead-letters", "replay", offset, "--yes", *force, "--bootstrap", stack.kafka_bootstrap)
+        assert refused.exit_code == 1 and refused.stdout == ""
+        assert refused.stderr.strip() == f"ops: error: lead {lead_id} was erased; its events are not replayed"
 
 
 # -- timeline -------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from tests.integration import test_feedback_use_cases as fb
 from tests.integration import test_routing_use_cases as rt
 from tests.integration import test_scoring_use_cases as sc
 
-MOST_PER_BATCH = 8
+MOST_PER_BATCH = 10  # two of them: the batch's leads locked shared, then checked against the erasure register
 SMALL, LARGE = 4, 120
 SAVEPOINTS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")  # the test's transaction, not the batch's
 

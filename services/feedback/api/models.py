@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from services.feedback.domain.stages import MAX_AMOUNT
 from shared.events.payloads import Outcome
-from shared.identity import lead_id_for, normalise_email
+from shared.identity import normalise_email
 from shared.validation import CleanInput
 
 # -- the closed loop ---------------------------------------------------------------------------
@@ -43,9 +43,6 @@ class CrmOutcome(CleanInput):
         if self.lead_id is None and not self.email:
             raise ValueError("give lead_id or email")
         return self
-
-    def resolved_lead_id(self) -> uuid.UUID:
-        return self.lead_id or lead_id_for(self.email or "")
 
 
 class OutcomeApplied(BaseModel):

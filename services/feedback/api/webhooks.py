@@ -47,7 +47,8 @@ async def crm_outcome(request: Request, resources: Resources, writes: Writes,
     except ValidationError as exc:
         raise InvalidInput([(p["field"], p["reason"]) for p in field_errors(exc)]) from None
     command = OutcomeCommand(
-        delivery_id=outcome.delivery_id, lead_id=await writes.current_lead_id(outcome.resolved_lead_id()),
+        delivery_id=outcome.delivery_id, lead_id=await writes.current_lead_id(outcome.lead_id) if outcome.lead_id
+        else await writes.lead_id_of_email(outcome.email or ""),
         outcome=outcome.outcome,
         reason=outcome.reason, amount=outcome.amount, currency=outcome.currency.upper() if outcome.currency else None,
         nurture_track=outcome.nurture_track, retry_after=outcome.retry_after,

@@ -30,7 +30,7 @@ from services.feedback.use_cases.apply_outcome import (
     apply_outcome,
 )
 from shared.events.envelope import utcnow
-from shared.identity import InvalidEmail, lead_id_for
+from shared.identity import InvalidEmail
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ async def handle_event(repository: FeedbackRepository, hubspot: HubSpot, event: 
         return EventResult(event.delivery_id, "ignored", meaning.why)
     if isinstance(meaning, ContactLink):
         try:
-            person = lead_id_for(meaning.email)  # the person, however HubSpot spells the address
+            person = await repository.lead_id_of_email(meaning.email)  # however HubSpot spells it
         except InvalidEmail as exc:  # an answer for this event only: HubSpot must not retry the batch
             return EventResult(event.delivery_id, "ignored", f"{meaning.contact_ref}: {exc}")
         await repository.link_contact(meaning.contact_ref, person, meaning.email)

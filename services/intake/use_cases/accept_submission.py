@@ -21,7 +21,6 @@ from services.intake.repository import EarlierSubmission, SubmissionRepository
 from shared.errors import InvalidInput
 from shared.events.envelope import Envelope
 from shared.events.payloads import Payload
-from shared.identity import lead_id_for
 from shared.kafka.producer import MAX_RECORD_BYTES, record_size
 from shared.observability.metrics import LEADS_CAPTURED
 
@@ -79,6 +78,7 @@ async def accept_batch(batch: Sequence[Submission], *, repository: SubmissionRep
     source = next(iter(sources), "")
     keys = {s.idempotency_key for s in batch if s.idempotency_key is not None}
     earlier = await repository.earlier_many(source, keys)
+    lead_ids = await repository.lead_ids_now({s.fields["email"] for s in batch})
 
     answers: list[Answer | None] = [None] * len(batch)
     fresh: list[tuple[int, Submission, Envelope, Accepted]] = []
@@ -90,7 +90,8 @@ async def accept_batch(batch: Sequence[Submission], *, repository: SubmissionRep
             continue
         if key is not None and key in first_in_batch:
             continue  # answered below, once the first item with this key has its answer
-        submission_id, envelope = _envelope(submission, correlation_id=correlation_id, now=now)
+        submission_id, envelope = _envelope(submission, lead_id=lead_ids[submission.fields["email"]],
+                                            correlation_id=correlation_id, now=now)
         size = record_size(envelope.topic, envelope.key, envelope.to_bytes())
         if size > MAX_EVENT_BYTES:
             answers[index] = InvalidInput.one("body", f"this submission makes an event of {size} bytes; at most "
@@ -126,7 +127,8 @@ async def accept_batch(batch: Sequence[Submission], *, repository: SubmissionRep
     return [answer for answer in answers if answer is not None]
 
 
-def _envelope(submission: Submission, *, correlation_id: str, now: datetime) -> tuple[uuid.UUID, Envelope]:
+def _envelope(submission: Submission, *, lead_id: uuid.UUID, correlation_id: str,
+              now: datetime) -> tuple[uuid.UUID, Envelope]:
     submission_id = uuid.uuid4()
     payload: Payload
     if submission.kind == "lead":
@@ -134,8 +136,7 @@ def _envelope(submission: Submission, *, correlation_id: str, now: datetime) -> 
     else:
         payload = activity_recorded(submission.fields, submission_id=submission_id, source=submission.source,
                                     now=now)
-    return submission_id, Envelope.start(payload, lead_id=lead_id_for(submission.fields["email"]),
-                                         correlation_id=correlation_id, producer="intake")
+    return submission_id, Envelope.start(payload, lead_id=lead_id, correlation_id=correlation_id, producer="intake")
 
 
 def _row(submission: Submission, envelope: Envelope, accepted: Accepted) -> dict[str, Any]:

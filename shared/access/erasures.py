@@ -1,0 +1,179 @@
+"""The erasure register: which lead ids were erased, and which id a person's address gives now.
+
+An erasure cannot reach back into Kafka and delete the person's events there, so the product
+makes them dead instead: every id erased (the person's, and each service's anonymous id the
+person's rows moved to) is kept here, ids only, and every consumer drops any event about one
+of them before it keeps anything (``without_erased``). A later lead with the same address
+must start fresh, so an address has generations: after the n-th erasure it gives the id of
+generation n (``shared.identity.lead_id_for``), which no old event carries.
+
+Races are closed by transaction-scoped advisory locks on the lead's stripe of ids: whoever
+keeps data about a lead holds its lock shared until commit; erasing holds it exclusive. An erasure therefore
+waits for writes already under way (and erases what they wrote), and a write that starts
+after it sees the register.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.access.tables import erased_ids, erasure_progress, erasures
+from shared.db.advisory import advisory_key
+from shared.events.codec import Event
+from shared.identity import lead_id_for
+
+ERASING_SERVICES = ("intake", "scoring", "routing", "feedback")
+"""Each erases its own schema; an erasure is finished when all four have."""
+
+
+LOCK_STRIPES = 16
+"""Locks are per stripe of ids, not per id: a batch of 500 leads then holds at most 16 shared
+locks, not 500 (PostgreSQL's lock table is shared and bounded), and an erasure, which is rare
+and quick, holds back only the sixteenth of the traffic whose ids share its stripe."""
+
+
+def lead_lock(lead_id: uuid.UUID) -> int:
+    return advisory_key(f"lead-stripe:{lead_id.int % LOCK_STRIPES}")
+
+
+def person_lock(person: uuid.UUID) -> int:
+    return advisory_key(f"person-stripe:{person.int % LOCK_STRIPES}")
+
+
+_SHARED = text("SELECT count(pg_advisory_xact_lock_shared(k)) FROM unnest(:keys) AS k").bindparams(
+    bindparam("keys", type_=ARRAY(BIGINT)))
+_EXCLUSIVE = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(:keys) AS k").bindparams(
+    bindparam("keys", type_=ARRAY(BIGINT)))
+
+
+async def hold(session: AsyncSession, keys: Iterable[int], *, exclusive: bool = False) -> None:
+    """Take the locks until the transaction ends, in one order everywhere (no deadlock cycles)."""
+    ordered = sorted(set(keys))
+    if ordered:
+        await session.execute(_EXCLUSIVE if exclusive else _SHARED, {"keys": ordered})
+
+
+async def erased_among(session: AsyncSession, lead_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    wanted = list(set(lead_ids))
+    if not wanted:
+        return set()
+    rows = await session.execute(select(erased_ids.c.lead_id).where(erased_ids.c.lead_id.in_(wanted)))
+    return set(rows.scalars())
+
+
+async def without_erased(session: AsyncSession, events: Sequence[Event]) -> list[Event]:
+    """The events not about an erased lead; their leads' locks held shared until commit."""
+    ids = {event.envelope.lead_id for event in events}
+    await hold(session, (lead_lock(i) for i in ids))
+    gone = await erased_among(session, ids)
+    return [event for event in events if event.envelope.lead_id not in gone] if gone else list(events)
+
+
+async def is_erased(session: AsyncSession, lead_id: uuid.UUID) -> bool:
+    """For a write from the API (a manual decision): the lead's lock held shared until commit."""
+    await hold(session, [lead_lock(lead_id)])
+    return bool(await erased_among(session, [lead_id]))
+
+
+async def generations(session: AsyncSession, people: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many times each person (their generation-0 id) was erased; people never erased left out."""
+    wanted = list(set(people))
+    if not wanted:
+        return {}
+    rows = await session.execute(select(erasures.c.person, func.count()).where(erasures.c.person.in_(wanted))
+                                 .group_by(erasures.c.person))
+    return {person: count for person, count in rows.all()}
+
+
+async def current_lead_ids(session: AsyncSession, emails: Iterable[str]) -> dict[str, uuid.UUID]:
+    """Each address's lead id now, with the person's lock held shared until commit, so an
+    erasure cannot slip between this answer and the rows written under it.
+
+    The generation is the person's count of erasures; an id of it that is itself erased (an
+    erasure asked by lead id, which names no person) moves the person one generation on."""
+    first = {email: lead_id_for(email) for email in set(emails)}
+    await hold(session, (person_lock(p) for p in first.values()))
+    counted = await generations(session, first.values())
+    now = {email: lead_id_for(email, generation=counted[person]) if counted.get(person) else person
+           for email, person in first.items()}
+    generation = {email: counted.get(person, 0) for email, person in first.items()}
+    for _ in range(MAX_GENERATIONS):
+        gone = await erased_among(session, now.values())
+        if not gone:
+            await hold(session, (lead_lock(i) for i in now.values()))  # what an erasure by lead id waits for
+            return now
+        for email, lead_id in now.items():
+            if lead_id in gone:
+                generation[email] += 1
+                now[email] = lead_id_for(email, generation=generation[email])
+    raise RuntimeError("an address erased more than MAX_GENERATIONS times in a row")
+
+
+MAX_GENERATIONS = 1000
+
+
+@dataclass(frozen=True)
+class Erasure:
+    erasure_id: uuid.UUID
+    lead_id: uuid.UUID
+    person: uuid.UUID
+    generation: int
+    requested_at: datetime
+    requested_by: str
+
+
+def _erasure(row: Any) -> Erasure:
+    return Erasure(row.erasure_id, row.lead_id, row.person, row.generation, row.requested_at, row.requested_by)
+
+
+async def erasure_of(session: AsyncSession, lead_id: uuid.UUID) -> Erasure | None:
+    row = (await session.execute(select(erasures).where(erasures.c.lead_id == lead_id))).one_or_none()
+    return _erasure(row) if row is not None else None
+
+
+async def erasure_by_id(session: AsyncSession, erasure_id: uuid.UUID) -> Erasure | None:
+    row = (await session.execute(select(erasures).where(erasures.c.erasure_id == erasure_id))).one_or_none()
+    return _erasure(row) if row is not None else None
+
+
+async def latest_erasure_of(session: AsyncSession, person: uuid.UUID) -> Erasure | None:
+    row = (await session.execute(select(erasures).where(erasures.c.person == person)
+                                 .order_by(erasures.c.generation.desc()).limit(1))).one_or_none()
+    return _erasure(row) if row is not None else None
+
+
+async def register_erasure(session: AsyncSession, *, lead_id: uuid.UUID, person: uuid.UUID, generation: int,
+                           requested_by: str) -> Erasure:
+    """Records it and makes the id dead at once (in the caller's transaction, which holds the
+    person's and the lead's locks exclusive)."""
+    erasure_id = uuid.uuid4()
+    row = (await session.execute(erasures.insert().values(
+        erasure_id=erasure_id, lead_id=lead_id, person=person, generation=generation, requested_by=requested_by,
+    ).returning(*erasures.c))).one()
+    await session.execute(insert(erased_ids).values(lead_id=lead_id, erasure_id=erasure_id)
+                          .on_conflict_do_nothing(index_elements=["lead_id"]))
+    return _erasure(row)
+
+
+async def record_progress(session: AsyncSession, erasure_id: uuid.UUID, service: str,
+                          anonymous_id: uuid.UUID, rows: dict[str, int]) -> None:
+    """This service has erased its part; the anonymous id its rows moved to becomes dead too.
+    A second delivery of the erasure changes nothing (the first record stays)."""
+    await session.execute(insert(erased_ids).values(lead_id=anonymous_id, erasure_id=erasure_id, service=service)
+                          .on_conflict_do_nothing(index_elements=["lead_id"]))
+    await session.execute(insert(erasure_progress).values(erasure_id=erasure_id, service=service, rows=rows)
+                          .on_conflict_do_nothing(index_elements=["erasure_id", "service"]))
+
+
+async def progress_of(session: AsyncSession, erasure_id: uuid.UUID) -> dict[str, dict[str, Any]]:
+    """service -> when it finished and what it erased (counts); services still at it are absent."""
+    rows = await session.execute(select(erasure_progress).where(erasure_progress.c.erasure_id == erasure_id))
+    return {row.service: {"finished_at": row.finished_at, "rows": row.rows} for row in rows.all()}
