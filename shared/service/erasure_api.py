@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.access.erasures import (
     ERASING_SERVICES,
+    LOCK_STRIPES,
     Erasure,
     current_lead_ids,
     erasure_by_id,
     erasure_of,
     hold,
     latest_erasure_of,
-    lead_lock,
     person_lock,
     progress_of,
     register_erasure,
@@ -81,8 +81,8 @@ async def _erase(session: AsyncSession, person: PersonIn, caller: Caller, held_b
     """(the erasure, whether it is new)."""
     if person.lead_id is not None:
         lead_id, root, generation = person.lead_id, person.lead_id, 0
-        await hold(session, [person_lock(root)], exclusive=True)  # in the order captures take them
-        await hold(session, [lead_lock(lead_id)], exclusive=True)
+        # an id names no person, so every person's stripe: no capture runs meanwhile (for milliseconds)
+        await hold(session, [person_lock(uuid.UUID(int=stripe)) for stripe in range(LOCK_STRIPES)], exclusive=True)
         if (earlier := await erasure_of(session, lead_id)) is not None:
             return earlier, False
     else:
