@@ -9,7 +9,7 @@ a service is down (that is often when refused rows matter).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,7 +22,7 @@ from ops.defaults import DATABASE_URL_ENV
 from ops.errors import UNREACHABLE, OpsError
 from ops.refused import ServiceRefused
 from shared.access.audit import AuditEntry, AuditLog
-from shared.access.erasures import erased_among, generations
+from shared.access.erasures import IdOf, current_lead_ids
 from shared.access.installation import InstallationNotMigrated
 from shared.access.installation import lead_id_key as installation_key
 from shared.db.engine import make_engine, make_sessionmaker, unit_of_work
@@ -132,15 +132,10 @@ async def read_audit(url: str, **filters: Any) -> list[AuditEntry]:
         return await AuditLog(session).read(**filters)
 
 
-async def generation_now(url: str, id_of: Callable[[int], uuid.UUID]) -> int:
-    """The generation an address is at now: its person's erasures counted, and any id of it
-    erased by lead id stepped over (as ``shared.access.erasures.current_lead_ids`` does)."""
+async def lead_id_now(url: str, email: str, id_of: IdOf) -> uuid.UUID:
+    """The lead an address names now: after an erasure, the person's next generation."""
     async with transaction(url) as session:
-        counted = await generations(session, [id_of(0)])
-        generation = counted.get(id_of(0), 0)
-        while await erased_among(session, [id_of(generation)]):
-            generation += 1
-        return generation
+        return (await current_lead_ids(session, [email], id_of))[email]
 
 
 async def lead_id_key(url: str) -> bytes:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from ops import defaults
-from ops.database import generation_now, lead_id_key
+from ops.database import lead_id_key, lead_id_now
 from ops.defaults import FEEDBACK_URL_ENV, TOKEN_ENV
 from ops.errors import UNREACHABLE, OpsError
 from ops.formatting import clock, event_facts, qualification, rules_short
@@ -40,9 +40,8 @@ def resolve_lead(text: str, database_url: str | None = None, *, key: bytes | Non
             raise OpsError(f"{text!r} is {exc}") from None
         if not from_database:
             return root
-        generation = asyncio.run(generation_now(defaults.database_url(database_url),
-                                                lambda n: lead_id_for(text, policy, key=key, generation=n)))
-        return lead_id_for(text, policy, key=key, generation=generation)
+        return asyncio.run(lead_id_now(defaults.database_url(database_url), text,
+                                       lambda email, n: lead_id_for(email, policy, key=key, generation=n)))
     try:
         return uuid.UUID(text)
     except ValueError:

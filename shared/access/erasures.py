@@ -16,7 +16,7 @@ after it sees the register.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,12 +77,6 @@ async def without_erased(session: AsyncSession, events: Sequence[Event]) -> list
     return [event for event in events if event.envelope.lead_id not in gone] if gone else list(events)
 
 
-async def is_erased(session: AsyncSession, lead_id: uuid.UUID) -> bool:
-    """For a write from the API (a manual decision): the lead's lock held shared until commit."""
-    await hold(session, [lead_lock(lead_id)])
-    return bool(await erased_among(session, [lead_id]))
-
-
 async def generations(session: AsyncSession, people: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
     """How many times each person (their generation-0 id) was erased; people never erased left out."""
     wanted = list(set(people))
@@ -93,21 +87,31 @@ async def generations(session: AsyncSession, people: Iterable[uuid.UUID]) -> dic
     return {person: count for person, count in rows.all()}
 
 
-async def current_lead_ids(session: AsyncSession, emails: Iterable[str]) -> dict[str, uuid.UUID]:
+IdOf = Callable[[str, int], uuid.UUID]
+"""An address's lead id in a generation: ``lead_id_for`` with this process's rules and key, or,
+for a tool holding other ones, with those."""
+
+
+def _lead_id(email: str, generation: int) -> uuid.UUID:
+    return lead_id_for(email, generation=generation)
+
+
+async def current_lead_ids(session: AsyncSession, emails: Iterable[str],
+                           id_of: IdOf = _lead_id) -> dict[str, uuid.UUID]:
     """Each address's lead id now, with the person's lock held shared until commit, so an
     erasure cannot slip between this answer and the rows written under it.
 
     The generation is the person's count of erasures; an id of it that is itself erased (an
     erasure asked by lead id, which names no person) moves the person one generation on. A
     person never erased costs two statements, the lock and the count."""
-    first = {email: lead_id_for(email) for email in set(emails)}
+    first = {email: id_of(email, 0) for email in set(emails)}
     await hold(session, (person_lock(p) for p in first.values()))
     counted = await generations(session, first.values())
     now = dict(first)
     generation = {email: counted.get(person, 0) for email, person in first.items()}
     again = {email for email, n in generation.items() if n}  # an id never erased has no erasure row
     for email in again:
-        now[email] = lead_id_for(email, generation=generation[email])
+        now[email] = id_of(email, generation[email])
     for _ in range(MAX_GENERATIONS):
         gone = await erased_among(session, (now[email] for email in again)) if again else set()
         if not gone:
@@ -115,7 +119,7 @@ async def current_lead_ids(session: AsyncSession, emails: Iterable[str]) -> dict
         for email in again:
             if now[email] in gone:
                 generation[email] += 1
-                now[email] = lead_id_for(email, generation=generation[email])
+                now[email] = id_of(email, generation[email])
     raise RuntimeError("an address erased more than MAX_GENERATIONS times in a row")
 
 
