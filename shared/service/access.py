@@ -37,6 +37,7 @@ from shared.access.store import Caller
 from shared.access.tokens import well_formed
 from shared.errors import Forbidden, Unauthorized
 from shared.service.errors import error_responses
+from shared.service.routes import api_routes
 
 ACCESS_EXTENSION = "x-handoff-access"
 log = logging.getLogger(__name__)
@@ -76,11 +77,11 @@ def requires(*roles: Role, api_key_header: bool = False) -> Any:
     roles that may call the route; its value is the caller."""
     access = Access(frozenset(roles), api_key_header=api_key_header)
     if api_key_header:
-        def declared(request: Request, _bearer: Annotated[Any, Depends(bearer)],
+        async def declared(request: Request, _bearer: Annotated[Any, Depends(bearer)],
                      _key: Annotated[Any, Depends(api_key_scheme)]) -> Caller:
             return _caller(request)
     else:
-        def declared(request: Request, _bearer: Annotated[Any, Depends(bearer)]) -> Caller:  # type: ignore[misc]
+        async def declared(request: Request, _bearer: Annotated[Any, Depends(bearer)]) -> Caller:  # type: ignore[misc]
             return _caller(request)
     declared.access = access  # type: ignore[attr-defined]
     return Depends(declared)
@@ -89,7 +90,7 @@ def requires(*roles: Role, api_key_header: bool = False) -> Any:
 def public(because: str) -> Any:
     """In ``dependencies=[...]``: anyone may call the route, for this reason (which the route
     itself makes true: a signature, a publishable key, nothing to hide)."""
-    def declared(request: Request) -> Caller:
+    async def declared(request: Request) -> Caller:
         return _caller(request)
     declared.access = Access(public_because=because)  # type: ignore[attr-defined]
     return Depends(declared)
@@ -253,15 +254,15 @@ def guarded_router(**kwargs: Any) -> APIRouter:
 
 def undeclared_routes(routes: list[Any]) -> list[str]:
     """The API routes that say nothing of who may call them (an app with any does not start)."""
-    return [f"{sorted(r.methods or ())} {r.path}" for r in routes
-            if isinstance(r, APIRoute) and (not isinstance(r, GuardedRoute) or r.access is None)]
+    return [f"{sorted(r.methods or ())} {r.path}" for r in api_routes(routes)
+            if not isinstance(r, GuardedRoute) or r.access is None]
 
 
 def acting(*roles: Role) -> Any:
     """Like ``requires``, with the caller's name as the value: who acted, for the record."""
     declared = requires(*roles)
 
-    def name(caller: Caller = declared) -> str:
+    async def name(caller: Caller = declared) -> str:
         return caller.name
     return Depends(name)
 

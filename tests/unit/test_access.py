@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
 
 from shared.access.roles import Role, parse_roles
@@ -38,6 +38,10 @@ def test_a_route_without_a_declaration_is_found_and_a_declared_one_is_not():
 
     assert undeclared_routes([*plain.routes, *guarded.routes]) == ["['GET'] /plain", "['GET'] /forgotten"]
     assert guarded.routes[1].openapi_extra == {"x-handoff-access": {"roles": ["revops", "viewer"]}}
+    app = FastAPI()  # an app keeps each included router whole: the check must look inside them
+    app.include_router(plain)
+    app.include_router(guarded)
+    assert undeclared_routes(app.routes) == ["['GET'] /plain", "['GET'] /forgotten"]
 
 
 def test_an_access_names_roles_or_why_it_is_public():

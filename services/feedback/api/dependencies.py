@@ -11,15 +11,15 @@ from services.feedback.resources import FeedbackResources
 from shared.service.dependencies import Reading, Transaction
 
 
-def _resources(request: Request) -> FeedbackResources:
+async def _resources(request: Request) -> FeedbackResources:
     return cast(FeedbackResources, request.state.resources)
 
 
-def _reads(session: Reading) -> FeedbackRepository:
+async def _reads(session: Reading) -> FeedbackRepository:
     return FeedbackRepository(session)
 
 
-def _writes(session: Transaction) -> FeedbackRepository:
+async def _writes(session: Transaction) -> FeedbackRepository:
     return FeedbackRepository(session)
 
 

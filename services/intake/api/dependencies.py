@@ -20,7 +20,7 @@ from shared.service.access import requires
 from shared.service.dependencies import Transaction, resources_of
 
 
-def authenticated_source(caller: Annotated[Caller, requires(Role.source, api_key_header=True)]) -> str:
+async def authenticated_source(caller: Annotated[Caller, requires(Role.source, api_key_header=True)]) -> str:
     """The source the caller posts for: its configured key's, or its token's."""
     assert caller.source is not None  # a source credential always names its source
     return caller.source
@@ -52,7 +52,7 @@ async def limited_source(request: Request, source: Annotated[str, Depends(authen
     return source
 
 
-def submissions(session: Transaction) -> SubmissionRepository:
+async def submissions(session: Transaction) -> SubmissionRepository:
     return SubmissionRepository(session)
 
 

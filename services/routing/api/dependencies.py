@@ -16,15 +16,15 @@ def _resources(request: Request) -> RoutingResources:
     return cast(RoutingResources, request.state.resources)
 
 
-def _router(request: Request) -> Router:
+async def _router(request: Request) -> Router:
     return _resources(request).router
 
 
-def _reads(session: Reading) -> RoutingRepository:
+async def _reads(session: Reading) -> RoutingRepository:
     return RoutingRepository(session)
 
 
-def _writes(session: Transaction) -> RoutingRepository:
+async def _writes(session: Transaction) -> RoutingRepository:
     return RoutingRepository(session)
 
 

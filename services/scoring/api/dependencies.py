@@ -11,18 +11,18 @@ from services.scoring.resources import ScoringResources
 from shared.service.dependencies import Reading
 
 
-def _resources(request: Request) -> ScoringResources:
+async def _resources(request: Request) -> ScoringResources:
     return cast(ScoringResources, request.state.resources)
 
 
 Resources = Annotated[ScoringResources, Depends(_resources)]
 
 
-def _definitions(resources: Resources) -> DefinitionStore:
+async def _definitions(resources: Resources) -> DefinitionStore:
     return resources.definitions
 
 
-def _reads(session: Reading) -> ScoringRepository:
+async def _reads(session: Reading) -> ScoringRepository:
     return ScoringRepository(session)
 
 
