@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from services.intake.domain.rate_limits import Counted
 from services.intake.tables import metadata, rate_windows, submissions
 from shared.access.erasures import current_lead_ids
-from shared.db.bulk import insert_rows, rows_as_table
+from shared.db.bulk import any_of, insert_rows, rows_as_table
 from shared.db.metadata import outbox_table
 from shared.db.repository import Repository
 from shared.events.envelope import Envelope
@@ -44,7 +44,7 @@ class SubmissionRepository(Repository):
             return {}
         rows = (await self.session.execute(
             select(submissions.c.idempotency_key, submissions.c.response, submissions.c.request_hash)
-            .where(submissions.c.source == source, submissions.c.idempotency_key.in_(list(idempotency_keys)))
+            .where(submissions.c.source == source, any_of(submissions.c.idempotency_key, idempotency_keys))
         )).all()
         return {row.idempotency_key: EarlierSubmission(row.request_hash, row.response) for row in rows}
 

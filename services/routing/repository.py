@@ -143,6 +143,7 @@ class World:
     nurtured: set[LeadCycle]
     loads: dict[str, OwnerLoad]
     states: dict[str, Mapping[str, Any] | None]
+    policy_version: str | None = None  # the active routing policy's, read with the rest
 
 
 def _pairs(lead_id: Any, cycle: Any) -> Any:
@@ -224,7 +225,8 @@ class RoutingRepository(Repository):
                          team_ids: Iterable[str] | None, now: datetime) -> World:
         """In one statement: which cycles of these leads are decided (assigned or queued) or
         nurtured, the owners' loads from their counters, and the teams' strategy states
-        (``team_ids`` None: every team)."""
+        (``team_ids`` None: every team); and the active policy's version, so a batch learns of a
+        new policy without a statement of its own."""
         owner_ids = [o.id for o in owners]
         a, q, n = assignments.c, queued.c, nurtured.c
         counts, opened, st = owner_assignment_counts.c, owner_open_counts.c, strategy_states.c
@@ -240,13 +242,14 @@ class RoutingRepository(Repository):
             select(_object_agg(opened.owner_id, opened.open)).where(any_of(opened.owner_id, owner_ids))
             .scalar_subquery(),
             states_query.scalar_subquery(),
+            select(policies.c.version).where(policies.c.active).scalar_subquery(),
         ))).one()
-        decided, queued_now, nurtured_now, buckets, open_counts, states = row
+        decided, queued_now, nurtured_now, buckets, open_counts, states, policy_version = row
         counted = [(owner_id, datetime.fromisoformat(bucket), n) for owner_id, bucket, n in buckets or []]
         return World(decided={*_lead_cycles(decided), *_lead_cycles(queued_now)},
                      nurtured=set(_lead_cycles(nurtured_now)),
                      loads=loads_from_counts(owners, counted, open_counts or {}, now),
-                     states=dict(states or {}))
+                     states=dict(states or {}), policy_version=policy_version)
 
     async def account_owners(self) -> dict[str, str]:
         rows = (await self.session.execute(select(accounts.c.domain, accounts.c.owner_id))).all()

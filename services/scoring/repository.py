@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, or_, select
+from sqlalchemy import Executable, Row, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scoring.domain.calibration import CalibrationLead
@@ -18,7 +18,7 @@ from services.scoring.domain.definition import LeadDefinition, parse_definition
 from services.scoring.domain.scoring import Activity
 from services.scoring.domain.simulation import StoredLead
 from services.scoring.tables import activities, definitions, lead_outcomes, leads, metadata, submissions
-from shared.db.bulk import any_of, insert_rows
+from shared.db.bulk import any_of, execute_together, insert_rows
 from shared.db.repository import Repository
 from shared.db.versioned_store import VersionedStore
 
@@ -102,13 +102,15 @@ class ScoringRepository(Repository):
 
     async def save_leads(self, rows: Sequence[LeadRow], now: datetime) -> None:
         """Insert the new and update the known in one statement."""
-        if not rows:
-            return
+        if rows:
+            await self.session.execute(self._saving(rows, now))
+
+    def _saving(self, rows: Sequence[LeadRow], now: datetime) -> Executable:
         stmt = insert_rows(leads, [{**{name: getattr(lead, name) for name in LEAD_COLUMNS}, "updated_at": now}
                                    for lead in rows])
-        await self.session.execute(stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=[leads.c.lead_id],
-            set_={name: stmt.excluded[name] for name in (*LEAD_COLUMNS[1:], "updated_at")}))
+            set_={name: stmt.excluded[name] for name in (*LEAD_COLUMNS[1:], "updated_at")})
 
     async def due_for_rescore(self, definition_version: str, engaged_before: datetime, limit: int) -> list[LeadRow]:
         """Leads scored under another definition, or engaged and not re-scored since ``engaged_before``;
@@ -127,21 +129,17 @@ class ScoringRepository(Repository):
 
     # -- what happened ----------------------------------------------------------------------
 
-    async def add_submissions(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Rows: event_id, lead_id, source, submitted_at, fields."""
-        await self._insert_new(submissions, rows)
-
-    async def add_activities(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Rows: event_id, lead_id, activity_type, occurred_at."""
-        await self._insert_new(activities, rows)
-
-    async def add_outcomes(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Rows: event_id, lead_id, cycle, outcome, recorded_at."""
-        await self._insert_new(lead_outcomes, rows)
-
-    async def _insert_new(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:  # keyed by event id: a redelivery adds nothing
-            await self.session.execute(insert_rows(table, rows).on_conflict_do_nothing())
+    async def record(self, *, new_submissions: Sequence[Mapping[str, Any]],
+                     new_activities: Sequence[Mapping[str, Any]], new_outcomes: Sequence[Mapping[str, Any]],
+                     changed_leads: Sequence[LeadRow], now: datetime) -> None:
+        """A batch's history and its leads' rows, in one statement (four tables, one round trip).
+        Submissions: event_id, lead_id, source, submitted_at, fields; activities: event_id,
+        lead_id, activity_type, occurred_at; outcomes: event_id, lead_id, cycle, outcome,
+        recorded_at. History rows are keyed by event id: a redelivery adds nothing."""
+        history = [insert_rows(table, rows).on_conflict_do_nothing()
+                   for table, rows in ((submissions, new_submissions), (activities, new_activities),
+                                       (lead_outcomes, new_outcomes)) if rows]
+        await execute_together(self.session, [*history, *([self._saving(changed_leads, now)] if changed_leads else [])])
 
     async def activities_of(self, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Activity]]:
         """Every recorded activity of these leads (the caller keeps those of the current cycle)."""

@@ -3,7 +3,7 @@
 An erasure cannot reach back into Kafka and delete the person's events there, so the product
 makes them dead instead: every id erased (the person's, and each service's anonymous id the
 person's rows moved to) is kept here, ids only, and every consumer drops any event about one
-of them before it keeps anything (``without_erased``). A later lead with the same address
+of them before it keeps anything (``claim_alive``). A later lead with the same address
 must start fresh, so an address has generations: after the n-th erasure it gives the id of
 generation n (``shared.identity.lead_id_for``), which no old event carries.
 
@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Table, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.access.tables import erased_ids, erasure_progress, erasures
 from shared.db.advisory import advisory_key
+from shared.db.bulk import any_of
+from shared.db.idempotency import claiming
 from shared.events.codec import Event
 from shared.identity import lead_id_for
 
@@ -65,16 +67,37 @@ async def erased_among(session: AsyncSession, lead_ids: Iterable[uuid.UUID]) -> 
     wanted = list(set(lead_ids))
     if not wanted:
         return set()
-    rows = await session.execute(select(erased_ids.c.lead_id).where(erased_ids.c.lead_id.in_(wanted)))
+    rows = await session.execute(select(erased_ids.c.lead_id).where(any_of(erased_ids.c.lead_id, wanted)))
     return set(rows.scalars())
 
 
-async def without_erased(session: AsyncSession, events: Sequence[Event]) -> list[Event]:
-    """The events not about an erased lead; their leads' locks held shared until commit."""
+async def claim_alive(session: AsyncSession, processed: Table, consumer: str,
+                      events: Sequence[Event]) -> tuple[list[Event], int]:
+    """The events ``consumer`` has not processed before and not about an erased lead, and how
+    many new ones were about one; their ids claimed, their leads' locks held shared until
+    commit. Two statements: the locks, then the claim and the register read together (a
+    statement's snapshot is taken when it starts, so the read must follow the wait for the
+    locks, never share its statement)."""
+    unique = list(dict.fromkeys(event.envelope.event_id for event in events))
+    if not unique:
+        return [], 0
     ids = {event.envelope.lead_id for event in events}
     await hold(session, (lead_lock(i) for i in ids))
-    gone = await erased_among(session, ids)
-    return [event for event in events if event.envelope.lead_id not in gone] if gone else list(events)
+    claimed = claiming(processed, consumer, unique).cte("claimed")
+    row = (await session.execute(select(
+        select(func.array_agg(claimed.c.event_id)).scalar_subquery(),
+        select(func.array_agg(erased_ids.c.lead_id)).where(any_of(erased_ids.c.lead_id, ids)).scalar_subquery(),
+    ))).one()
+    fresh, gone = set(row[0] or ()), set(row[1] or ())
+    kept, dropped = [], 0
+    for event in events:
+        if event.envelope.event_id in fresh:
+            fresh.discard(event.envelope.event_id)  # a second copy in the same batch is not new
+            if event.envelope.lead_id in gone:
+                dropped += 1
+            else:
+                kept.append(event)
+    return kept, dropped
 
 
 async def generations(session: AsyncSession, people: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -82,7 +105,7 @@ async def generations(session: AsyncSession, people: Iterable[uuid.UUID]) -> dic
     wanted = list(set(people))
     if not wanted:
         return {}
-    rows = await session.execute(select(erasures.c.person, func.count()).where(erasures.c.person.in_(wanted))
+    rows = await session.execute(select(erasures.c.person, func.count()).where(any_of(erasures.c.person, wanted))
                                  .group_by(erasures.c.person))
     return {person: count for person, count in rows.all()}
 

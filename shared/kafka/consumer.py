@@ -38,7 +38,7 @@ from aiokafka.structs import ConsumerRecord
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.access.erasures import without_erased
+from shared.access.erasures import claim_alive
 from shared.db.engine import unit_of_work
 from shared.db.errors import try_again_later
 from shared.db.idempotency import claim_new
@@ -74,7 +74,7 @@ class ConsumerSpec:
     handler: Handler
     erases: bool = False
     """The eraser: it reads events about erased leads on purpose. Every other consumer drops
-    them before its handler sees them (``shared.access.erasures.without_erased``)."""
+    them before its handler sees them (``shared.access.erasures.claim_alive``)."""
 
 
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka ships no type information
@@ -211,19 +211,18 @@ class EventConsumer:
         if not events:
             return
         async with unit_of_work(self._sessions) as session:
-            fresh_ids = await claim_new(session, self._processed, self.spec.name,
-                                        (e.envelope.event_id for e in events))
-            fresh = []
-            for event in events:
-                if event.envelope.event_id in fresh_ids:
-                    fresh.append(event)
-                    fresh_ids.discard(event.envelope.event_id)
-            if fresh and not self.spec.erases:
-                kept = await without_erased(session, fresh)
-                if len(kept) < len(fresh):
-                    log.info("dropped %d events about erased leads", len(fresh) - len(kept),
-                             extra={"consumer_group": self.group_id})
-                fresh = kept
+            if self.spec.erases:  # the eraser acts on erased ids: the register must not hold it back
+                fresh_ids = await claim_new(session, self._processed, self.spec.name,
+                                            (e.envelope.event_id for e in events))
+                fresh = []
+                for event in events:
+                    if event.envelope.event_id in fresh_ids:
+                        fresh.append(event)
+                        fresh_ids.discard(event.envelope.event_id)  # a second copy in the batch is not new
+            else:
+                fresh, dropped = await claim_alive(session, self._processed, self.spec.name, events)
+                if dropped:
+                    log.info("dropped %d events about erased leads", dropped, extra={"consumer_group": self.group_id})
             if fresh:
                 await self.spec.handler(session, fresh)
         self.processed_count += len(fresh)

@@ -24,6 +24,7 @@ from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db.advisory import advisory_key
+from shared.db.bulk import any_of
 from shared.db.engine import unit_of_work
 from shared.db.metadata import outbox_refused_table
 from shared.events.topics import LEAD_ERASURE, LEAD_TOPICS
@@ -110,7 +111,7 @@ class OutboxRelay:
                 return 0
             delivered, refused = await self._send(rows)
             if delivered:
-                await session.execute(delete(t).where(t.c.id.in_([row.id for row in delivered])))
+                await session.execute(delete(t).where(any_of(t.c.id, [row.id for row in delivered])))
             if refused:
                 await self._set_aside(session, refused)
         return len(rows)

@@ -31,7 +31,7 @@ from tests.integration import test_feedback_use_cases as fb
 from tests.integration import test_routing_use_cases as rt
 from tests.integration import test_scoring_use_cases as sc
 
-MOST_PER_BATCH = 10  # two of them: the batch's leads locked shared, then checked against the erasure register
+MOST_PER_BATCH = 8  # the target of issue 12, erasure register included (shared.access.erasures.claim_alive)
 SMALL, LARGE = 4, 120
 SAVEPOINTS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")  # the test's transaction, not the batch's
 
@@ -92,7 +92,7 @@ async def test_scoring_costs_the_same_statements_for_4_or_120_leads(connection, 
     spec, processed = scorer(store, clock=lambda: sc.NOW), processed_events_table(scoring_metadata)
     small = await statements_of(connection, sessions, spec, processed, scoring_batch(SMALL, "s"))
     large = await statements_of(connection, sessions, spec, processed, scoring_batch(LARGE, "l"))
-    assert len(large) == len(small) <= MOST_PER_BATCH, large
+    assert len(large) == len(small) <= MOST_PER_BATCH, "\n".join(s[:150].replace("\n", " ") for s in large)
     # and the large batch did all its work
     assert await count(session, leads) == SMALL + LARGE
     assert await count(session, activities) == SMALL + LARGE
@@ -105,7 +105,7 @@ async def test_routing_costs_the_same_statements_for_4_or_120_leads(connection, 
     spec, processed = router_consumer(router, clock=lambda: rt.NOW), processed_events_table(routing_metadata)
     small = await statements_of(connection, sessions, spec, processed, routing_batch(SMALL, "s"))
     large = await statements_of(connection, sessions, spec, processed, routing_batch(LARGE, "l"))
-    assert len(large) == len(small) <= MOST_PER_BATCH, large
+    assert len(large) == len(small) <= MOST_PER_BATCH, "\n".join(s[:150].replace("\n", " ") for s in large)
     assigned = (SMALL + LARGE) // 2
     assert await count(session, assignments) == assigned
     assert await count(session, nurtured) == SMALL + LARGE - assigned
@@ -120,7 +120,7 @@ async def test_feedback_costs_the_same_statements_for_4_or_120_leads(connection,
     processed = processed_events_table(feedback_metadata)
     small = await statements_of(connection, sessions, TIMELINE, processed, feedback_batch(SMALL, "s"))
     large = await statements_of(connection, sessions, TIMELINE, processed, feedback_batch(LARGE, "l"))
-    assert len(large) == len(small) <= MOST_PER_BATCH, large
+    assert len(large) == len(small) <= MOST_PER_BATCH, "\n".join(s[:150].replace("\n", " ") for s in large)
     stages = dict((await session.execute(select(lead_stages.c.stage, func.count()).group_by(lead_stages.c.stage))).all())
     assert stages == {"routed": SMALL // 2 + LARGE // 2, "nurture": SMALL // 2 + LARGE // 2}
 

@@ -16,7 +16,7 @@ from services.routing.domain.lead_facts import facts_record
 from services.routing.domain.policy import RoutingPolicy
 from services.routing.domain.scope import routing_scope, scope_owners, scope_teams
 from services.routing.domain.snapshot import RoutingSnapshot
-from services.routing.repository import RoutedLead, RoutingRepository
+from services.routing.repository import RoutedLead, RoutingRepository, World
 from services.routing.use_cases.assignment import Router
 from shared.events.codec import Event
 from shared.events.envelope import Envelope
@@ -49,15 +49,20 @@ async def route_leads(router: Router, repository: RoutingRepository, events: Seq
         d for lead in qualified for d in account_domains(lead.lead_facts(), policy.free_mail)) if qualified else {}
     scope = _scope(policy, qualified, accounts)
     await repository.lock_scope(scope)
-    if await router.store.refresh():  # a new policy: lock whoever it adds (rare; a deadlock is retried)
-        policy = router.policy
+    lead_ids = list(dict.fromkeys(e.envelope.lead_id for e in events))
+
+    async def world_of(policy: RoutingPolicy, scope: set[str]) -> World:
+        owners = [policy.owner(o) for o in sorted(scope_owners(scope)) if policy.has_owner(o)]
+        return await repository.read_world(lead_ids, owners, scope_teams(scope), now)
+
+    world = await world_of(policy, scope)
+    if world.policy_version not in (None, policy.version) and await router.store.refresh():
+        policy = router.policy  # a new policy (rare): lock whoever it adds, read again under it
         wider = _scope(policy, qualified, accounts)
         if wider - scope:
-            await repository.lock_scope(wider - scope, with_routing_lock=False)
+            await repository.lock_scope(wider - scope, with_routing_lock=False)  # a deadlock is retried
         scope |= wider
-    owners = [policy.owner(o) for o in sorted(scope_owners(scope)) if policy.has_owner(o)]
-    world = await repository.read_world(list(dict.fromkeys(e.envelope.lead_id for e in events)), owners,
-                                        scope_teams(scope), now)
+        world = await world_of(policy, scope)
     snapshot = RoutingSnapshot(loads=world.loads, states=world.states, accounts=accounts)
     writes = RoutingWrites()
     for event in events:

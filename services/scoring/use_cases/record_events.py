@@ -45,10 +45,9 @@ async def record_events(repository: ScoringRepository, definition: LeadDefinitio
     batch = _Batch(leads=await repository.lock_leads(ids), activities=await repository.activities_of(ids))
     for event in events:
         _apply(batch, definition, event, now)
-    await repository.add_submissions(batch.submissions)
-    await repository.add_activities(batch.new_activities)
-    await repository.add_outcomes(batch.outcomes)
-    await repository.save_leads([batch.leads[lead_id] for lead_id in batch.changed], now)
+    await repository.record(new_submissions=batch.submissions, new_activities=batch.new_activities,
+                            new_outcomes=batch.outcomes,
+                            changed_leads=[batch.leads[lead_id] for lead_id in batch.changed], now=now)
     await repository.emit(batch.emitted)
 
 
