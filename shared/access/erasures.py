@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.access.tables import erased_ids, erasure_progress, erasures
 from shared.db.advisory import advisory_key
-from shared.db.bulk import any_of
+from shared.db.bulk import any_named, any_of
 from shared.db.idempotency import claiming
 from shared.events.codec import Event
 from shared.identity import lead_id_for
@@ -67,8 +67,13 @@ async def erased_among(session: AsyncSession, lead_ids: Iterable[uuid.UUID]) -> 
     wanted = list(set(lead_ids))
     if not wanted:
         return set()
-    rows = await session.execute(select(erased_ids.c.lead_id).where(any_of(erased_ids.c.lead_id, wanted)))
-    return set(rows.scalars())
+    return set((await session.execute(_ERASED_AMONG, {"lead_ids": wanted})).scalars())
+
+
+_ERASED_AMONG = select(erased_ids.c.lead_id).where(any_named(erased_ids.c.lead_id, "lead_ids"))
+_GENERATIONS = (select(erasures.c.person, func.count()).where(any_named(erasures.c.person, "people"))
+                .group_by(erasures.c.person))
+"""Built once: intake asks both on every request (``shared.db.bulk``)."""
 
 
 async def claim_alive(session: AsyncSession, processed: Table, consumer: str,
@@ -105,9 +110,7 @@ async def generations(session: AsyncSession, people: Iterable[uuid.UUID]) -> dic
     wanted = list(set(people))
     if not wanted:
         return {}
-    rows = await session.execute(select(erasures.c.person, func.count()).where(any_of(erasures.c.person, wanted))
-                                 .group_by(erasures.c.person))
-    return {person: count for person, count in rows.all()}
+    return {person: count for person, count in (await session.execute(_GENERATIONS, {"people": wanted})).all()}
 
 
 IdOf = Callable[[str, int], uuid.UUID]

@@ -4,7 +4,14 @@ A multi-row ``INSERT ... VALUES (...), (...)`` is a new statement for every row 
 SQLAlchemy compiles it afresh each time (a fifth of a consumer's CPU was spent there) and
 asyncpg prepares it again. Rows go instead as one array per column through
 ``unnest(...)``, and a set of keys as one array with ``= ANY(...)``: one text per table,
-compiled once and prepared once per connection, whatever the batch size."""
+compiled once and prepared once per connection, whatever the batch size.
+
+On a hot path (intake's, per request) even building the statement costs: SQLAlchemy
+constructs it and computes its cache key on every call, about a fifth of a request's CPU.
+There the statement is built once (a module-level ``functools.cache`` function) from
+``insert_columns``/``unnest_columns``, whose array parameters are named, and each call
+passes only the values (``columns_of``); SQLAlchemy keeps a statement's cache key on the
+statement object, so a statement built once is keyed once."""
 
 from __future__ import annotations
 
@@ -37,10 +44,35 @@ def rows_as_table(types: Mapping[str, TypeEngine[Any]], rows: Sequence[Mapping[s
     return func.unnest(*arrays).table_valued(*types).render_derived(name=name)
 
 
+def unnest_columns(types: Mapping[str, TypeEngine[Any]], *, prefix: str = "",
+                   name: str | None = None) -> TableValuedAlias:
+    """``unnest(:prefix_column, ...) AS name(columns)`` with named array parameters, the values
+    given at execution (``columns_of``): a FROM item to build a statement once around."""
+    arrays = [bindparam(f"{prefix}{column}", type_=ARRAY(type_, dimensions=1)) for column, type_ in types.items()]
+    return func.unnest(*arrays).table_valued(*types).render_derived(name=name)
+
+
+def insert_columns(table: Table, names: Sequence[str], *, prefix: str = "") -> Insert:
+    """``insert_rows`` with named array parameters: ``INSERT INTO table (names) SELECT * FROM
+    unnest(:prefix_name, ...)``, built once, its rows given at execution (``columns_of``)."""
+    source = unnest_columns({name: table.c[name].type for name in names}, prefix=prefix)
+    return insert(table).from_select(list(names), select(*source.c), include_defaults=False)
+
+
+def columns_of(rows: Sequence[Mapping[str, Any]], names: Sequence[str], *, prefix: str = "") -> dict[str, list[Any]]:
+    """The parameters of ``insert_columns``/``unnest_columns`` for ``rows``: one list per column."""
+    return {f"{prefix}{name}": [row[name] for row in rows] for name in names}
+
+
 def any_of(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
     """``column = ANY($1)`` with the values as one array parameter: one statement text whatever
     their number (an IN list would prepare a new statement for every size)."""
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+
+def any_named(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``any_of`` with a named parameter, its values given at execution: for a statement built once."""
+    return column == any_(bindparam(name, type_=ARRAY(column.type)))
 
 
 async def execute_together(session: AsyncSession, statements: Sequence[Executable]) -> None:
