@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -45,6 +44,7 @@ from benchmarks import proc_sampling, relay, sql_counts
 from benchmarks.arrivals import Arrivals
 from benchmarks.echo_server import EchoServer
 from benchmarks.figures import latency_line, percentile, ratio
+from benchmarks.http_load import LoadClient
 from benchmarks.pipeline_throughput import (
     PipelineRun,
     Post,
@@ -185,7 +185,7 @@ async def settle(urls: Mapping[str, str], timeout: float = 15) -> None:
         last = now
 
 
-async def pipeline_run(stack: Stack, client: httpx.AsyncClient, watch: Arrivals, results: Results, label: str,
+async def pipeline_run(stack: Stack, client: LoadClient, watch: Arrivals, results: Results, label: str,
                        leads: int, concurrency: int, post: Post, *, sampled: bool) -> PipelineRun:
     """One pipeline run; ``sampled``: with CPU, RSS and SQL statements per lead printed."""
     pids = proc_sampling.stack_pids(stack)
@@ -210,7 +210,7 @@ def print_cpu(figures: Mapping[str, tuple[float, int, int]], unit: str) -> None:
               f"{rss_after / 1024:7.1f} MB")
 
 
-async def request_rate(client: httpx.AsyncClient, count: int, concurrency: int) -> tuple[float, list[str]]:
+async def request_rate(client: LoadClient, count: int, concurrency: int) -> tuple[float, list[str]]:
     """POST /leads ``count`` times, ``concurrency`` at a time: requests a second and the lead ids answered."""
     run = uuid.uuid4().hex[:6]
     numbers = list(range(count))
@@ -240,13 +240,12 @@ def paused(pids: Sequence[int]) -> Iterator[None]:
             os.kill(pid, signal.SIGCONT)
 
 
-async def http_comparison(stack: Stack, client: httpx.AsyncClient, watch: Arrivals, results: Results,
+async def http_comparison(stack: Stack, client: LoadClient, watch: Arrivals, results: Results,
                           opts: Options, logs: Path) -> None:
     """Requests a second and CPU per 1,000 requests: the bare echo app, then intake alone."""
     pids = proc_sampling.stack_pids(stack)
     with EchoServer(logs / "echo.log") as echo:
-        limits = httpx.Limits(max_connections=opts.concurrency, max_keepalive_connections=opts.concurrency)
-        async with httpx.AsyncClient(base_url=echo.url, timeout=60, limits=limits) as echo_client:
+        async with LoadClient(echo.url, opts.concurrency) as echo_client:
             await request_rate(echo_client, WARM_UP, opts.concurrency)
             assert echo.process is not None
             before = proc_sampling.sample_all({"echo": echo.process.pid})
@@ -265,7 +264,7 @@ async def http_comparison(stack: Stack, client: httpx.AsyncClient, watch: Arriva
     await watch.wait_for({uuid.UUID(i) for i in ids}, timeout=300)  # the pipeline drained before the next phase
 
 
-async def history_phase(stack: Stack, client: httpx.AsyncClient, watch: Arrivals, results: Results,
+async def history_phase(stack: Stack, client: LoadClient, watch: Arrivals, results: Results,
                         opts: Options) -> None:
     """Load ``--history`` leads through the batch endpoint, then run single posts and batches again."""
     before = [r for r in (results.single, results.batch) if r is not None]
@@ -365,7 +364,7 @@ async def run(opts: Options) -> None:
                 print("  raw relay at half load, for comparison:")
                 print_relay(results.relay_raw_half, f"paced at {results.relay_raw.rate / 2:.0f} records/s")
 
-            heading(f"5. HTTP alone: {opts.requests} requests, {opts.concurrency} at a time, httpx")
+            heading(f"5. HTTP alone: {opts.requests} requests, {opts.concurrency} at a time")
             await http_comparison(stack, client, watch, results, opts, logs)
 
             if opts.history:

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from aiokafka.structs import ConsumerRecord
 
 from benchmarks.arrivals import Arrivals
 from benchmarks.figures import latency_line
+from benchmarks.http_load import LoadClient
 from devstack.stack import Stack, StackConfig
 from shared.events.topics import LEAD_NURTURE, LEAD_ROUTED
 
@@ -62,18 +62,17 @@ def decisions(stack: Stack) -> Arrivals:
     return Arrivals(stack.kafka_bootstrap, [(t.name, t.partitions) for t in DECISION_TOPICS], _decided_lead)
 
 
-def intake_client(stack: Stack, connections: int) -> httpx.AsyncClient:
-    """Keeps up to ``connections`` connections alive: httpx keeps 20 by default and would
-    otherwise open a new connection for most requests beyond that."""
+def intake_client(stack: Stack, connections: int) -> LoadClient:
+    """``connections`` kept open to intake, with the web form's key (``benchmarks.http_load``:
+    a client that costs the two shared cores next to nothing)."""
     key = stack.secrets.intake_api_keys["web-form"]
-    return httpx.AsyncClient(base_url=stack.urls["intake"], timeout=60, headers={"Authorization": f"Bearer {key}"},
-                             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+    return LoadClient(stack.urls["intake"], connections, headers={"Authorization": f"Bearer {key}"})
 
 
-Post = Callable[[httpx.AsyncClient, list[int], str], Awaitable[dict[uuid.UUID, float]]]
+Post = Callable[[LoadClient, list[int], str], Awaitable[dict[uuid.UUID, float]]]
 
 
-async def post_singly(client: httpx.AsyncClient, numbers: list[int], run: str) -> dict[uuid.UUID, float]:
+async def post_singly(client: LoadClient, numbers: list[int], run: str) -> dict[uuid.UUID, float]:
     posted_at: dict[uuid.UUID, float] = {}
     for i in numbers:
         sent = time.monotonic()
@@ -83,7 +82,7 @@ async def post_singly(client: httpx.AsyncClient, numbers: list[int], run: str) -
     return posted_at
 
 
-async def post_in_batches(client: httpx.AsyncClient, numbers: list[int], run: str,
+async def post_in_batches(client: LoadClient, numbers: list[int], run: str,
                           batch_size: int) -> dict[uuid.UUID, float]:
     posted_at: dict[uuid.UUID, float] = {}
     for start in range(0, len(numbers), batch_size):
@@ -99,7 +98,7 @@ async def post_in_batches(client: httpx.AsyncClient, numbers: list[int], run: st
 
 
 def in_batches(batch_size: int) -> Post:
-    async def post(client: httpx.AsyncClient, numbers: list[int], run: str) -> dict[uuid.UUID, float]:
+    async def post(client: LoadClient, numbers: list[int], run: str) -> dict[uuid.UUID, float]:
         return await post_in_batches(client, numbers, run, batch_size)
     return post
 
@@ -122,7 +121,7 @@ class PipelineRun:
         return self.leads / self.deciding_s
 
 
-async def measure(client: httpx.AsyncClient, watch: Arrivals, label: str, leads: int, concurrency: int,
+async def measure(client: LoadClient, watch: Arrivals, label: str, leads: int, concurrency: int,
                   post: Post, timeout: float = 300) -> PipelineRun:
     """Post ``leads`` new leads, ``concurrency`` posts in flight, and wait for every decision."""
     run = uuid.uuid4().hex[:6]
@@ -135,7 +134,7 @@ async def measure(client: httpx.AsyncClient, watch: Arrivals, label: str, leads:
     return PipelineRun(label, leads, posted, watch.last(posted_at) - started, watch.latencies(posted_at))
 
 
-async def measure_paced(client: httpx.AsyncClient, watch: Arrivals, leads: int, rate: float,
+async def measure_paced(client: LoadClient, watch: Arrivals, leads: int, rate: float,
                         timeout: float = 300) -> PipelineRun:
     """Post ``leads`` single leads at ``rate`` a second on a fixed schedule (open loop: each post
     is sent at its moment whether or not the ones before were answered); latency counts from
