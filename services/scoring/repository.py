@@ -200,7 +200,7 @@ class ScoringRepository(Repository):
         if not outcomes:
             return []
         rows = (await self.session.execute(
-            select(leads.c.lead_id, leads.c.rules_fired).where(leads.c.lead_id.in_(list(outcomes)))
+            select(leads.c.lead_id, leads.c.rules_fired, leads.c.grade).where(any_of(leads.c.lead_id, outcomes))
         )).all()
         return [CalibrationLead(lead_id=str(r.lead_id), rules_fired=frozenset(h["rule"] for h in r.rules_fired),
-                                outcomes=frozenset(outcomes[r.lead_id])) for r in rows]
+                                outcomes=frozenset(outcomes[r.lead_id]), grade=r.grade) for r in rows]

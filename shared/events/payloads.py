@@ -120,6 +120,9 @@ class _ScoreFields(Payload):
     newly_qualified: bool = False
     trigger: ScoreTrigger = "captured"
     source: str | None = None
+    held_because: str | None = None
+    """At or above the threshold, yet not qualified: why (a minimum fit or engagement, or a
+    grade cell the definition's ``qualification`` does not allow)."""
 
 
 class LeadScored(_ScoreFields):

@@ -165,6 +165,27 @@ def test_invalid_or_unauthorised_definitions_are_refused(stack, scoring):
     assert scoring.get("/definitions/active").json()["version"] == current["version"]
 
 
+EVERY_SIGNAL = ["demo_request", "pricing_page_view", "pricing_page_view", "webinar_attended", "webinar_attended",
+                "form_fill", "form_fill", "email_click", "email_click", "email_click"]  # 106 points, every cap
+
+
+def test_interest_without_fit_is_held_back_with_the_reason_however_busy_the_lead(intake, scoring, feedback):
+    email = f"student.{uuid.uuid4().hex[:10]}@gmail.com"  # free mail -30, student -25, core market +10
+    lead_id = intake.post("/leads", json={"email": email, "job_title": "Student", "country": "US"}).json()["lead_id"]
+    wait_for_event(feedback, lead_id, "lead.nurture")
+    for activity in EVERY_SIGNAL:
+        assert intake.post("/activities", json={"email": email, "activity_type": activity}).status_code == 202
+    wait_for_event(feedback, lead_id, "lead.scored", count=1 + len(EVERY_SIGNAL))
+
+    last = scored_events(feedback, lead_id)[-1]
+    assert (last["fit_score"], last["engagement_score"], last["score"]) == (-45, 106, 61)
+    assert last["score"] >= last["threshold"]  # the summed line alone would have routed this lead
+    assert (last["qualified"], last["stage"], last["grade"]) == (False, "below", "D1")
+    assert last["held_because"] == "fit -45 is below the minimum fit 20"
+    score = scoring.get(f"/leads/{lead_id}/score").json()
+    assert (score["stage"], score["qualified"], score["held_because"]) == ("below", False, last["held_because"])
+
+
 def test_calibration_reports_how_matching_leads_converted(stack, intake, scoring, feedback, email):
     from tests.e2e.helpers import send_outcome
     lead_id = intake.post("/leads", json={"email": email, **QUALIFIED}).json()["lead_id"]
@@ -173,3 +194,6 @@ def test_calibration_reports_how_matching_leads_converted(stack, intake, scoring
     wait_for(lambda: scoring.get("/calibration").json()["leads_with_outcomes"] >= 1 and
              any(r["rule"] == "decision_maker" and r["matched"]["accepted"] >= 1
                  for r in scoring.get("/calibration").json()["rules"]), what="calibration to count the outcome")
+    grade = scoring.get(f"/leads/{lead_id}/score").json()["grade"]
+    cells = {c["cell"]: c for c in scoring.get("/calibration").json()["cells"]}
+    assert cells[grade]["accepted"] >= 1 and cells[grade]["leads"] >= cells[grade]["accepted"]

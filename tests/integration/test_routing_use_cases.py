@@ -72,12 +72,12 @@ async def router_for(sessions: async_sessionmaker[AsyncSession], policy: Routing
 
 
 def lead_scored(email: str, *, qualified: bool = True, score: int = 65, grade: str = "A4", cycle: int = 1,
-                **profile: Any) -> Event:
+                held_because: str | None = None, **profile: Any) -> Event:
     domain = email.split("@")[1]
     payload = LeadScored(
         email=email, cycle=cycle, definition_version="2026-12-02.1", fit_score=score, engagement_score=0,
         score=score, threshold=50, qualified=qualified, rules_fired=[], stage="mql" if qualified else "below",
-        grade=grade, newly_qualified=qualified, source="website",
+        grade=grade, newly_qualified=qualified, source="website", held_because=held_because,
         profile=LeadProfile(company_domain=domain, email_domain=domain, **(profile or US_FIT)))
     return Event(Envelope.start(payload, lead_id=lead_id_for(email), correlation_id=f"corr-{email}",
                                 producer="scoring"), payload)
@@ -170,6 +170,16 @@ async def test_an_unqualified_score_goes_to_nurture_once_per_cycle(
         email="kim@acme.com", cycle=1, score=30, reason="below the qualification threshold: score 30 < 50")
     [next_cycle] = await route(router, session, lead_scored("kim@acme.com", qualified=False, score=30, cycle=2))
     assert LeadNurtured.model_validate(next_cycle.payload).cycle == 2
+    assert await count(session, assignments) == 0
+
+
+async def test_a_lead_held_back_on_fit_is_nurtured_with_that_reason_not_the_threshold(
+        session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> None:
+    router = await router_for(sessions, SHIPPED)
+    held = "fit -55 is below the minimum fit 20"
+    [envelope] = await route(router, session, lead_scored("kim@gmail.com", qualified=False, score=61, grade="D1",
+                                                          held_because=held))
+    assert LeadNurtured.model_validate(envelope.payload).reason == held
     assert await count(session, assignments) == 0
 
 

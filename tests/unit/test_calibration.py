@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services.scoring.domain.calibration import CalibrationLead, calibrate
+from services.scoring.domain.calibration import CalibrationLead, calibrate, calibrate_cells
 from services.scoring.domain.definition import parse_definition
 
 DEFINITION = parse_definition({
@@ -114,3 +114,16 @@ def test_outcomes_from_any_cycle_count_once_per_lead():
     # accepted in cycle 1, recycled, rejected in cycle 2: one lead, accepted
     report = by_rule(calibrate(DEFINITION, [cl("1", {"size"}, {"accepted", "recycled", "rejected"})]))
     assert report["size"]["matched"] == {"leads": 1, "accepted": 1, "won": 0, "accept_rate": 1.0, "win_rate": 0.0}
+
+
+def test_each_grade_cell_tallies_its_leads_with_a_known_outcome():
+    leads = [CalibrationLead("a", frozenset(), frozenset({"accepted"}), grade="A1"),
+             CalibrationLead("b", frozenset(), frozenset({"won"}), grade="A1"),
+             CalibrationLead("c", frozenset(), frozenset({"rejected"}), grade="A1"),
+             CalibrationLead("d", frozenset(), frozenset({"rejected"}), grade="D1"),
+             CalibrationLead("e", frozenset(), frozenset({"opened"}), grade="C2"),  # no known outcome
+             CalibrationLead("f", frozenset(), frozenset({"accepted"}))]  # no grade recorded
+    assert calibrate_cells(leads) == [
+        {"cell": "A1", "leads": 3, "accepted": 2, "won": 1, "accept_rate": 0.6667, "win_rate": 0.3333},
+        {"cell": "D1", "leads": 1, "accepted": 0, "won": 0, "accept_rate": 0.0, "win_rate": 0.0},
+    ]

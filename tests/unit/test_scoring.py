@@ -153,6 +153,11 @@ INVALID = [
     ({"email_domain_classes": {"free_mail": ["gmail com"]}}, "email_domain_classes.free_mail.0", "not a domain"),
     ({"email_domain_classes": {"free_mail": []}}, "email_domain_classes.free_mail", "at least one domain"),
     ({"email_domain_classes": {"Free Mail": ["gmail.com"]}}, "email_domain_classes.Free Mail.[key]", "pattern"),
+    ({"qualification": {"cells": ["A1", "E1"]}}, "qualification.cells.1", "pattern"),
+    ({"qualification": {"cells": ["A1", "B2", "A1"]}}, "qualification.cells.2", "A1 is listed twice"),
+    ({"qualification": {"cells": []}}, "qualification.cells", "needs at least one cell"),
+    ({"qualification": {"min_fit": "real"}}, "qualification.min_fit", "integer"),
+    ({"qualification": {"minimum_fit": 20}}, "qualification.minimum_fit", "Extra inputs are not permitted"),
     ({"version": ""}, "version", "at least 1 character"),
     ({"version": "   "}, "version", "must not be blank"),
     ({"colour": "red"}, "colour", "Extra inputs are not permitted"),
@@ -539,3 +544,44 @@ def test_cross_references_are_reported_alongside_errors_in_other_sections():
     problems = str(info.value).removeprefix("lead definition is invalid: ").split("; ")
     assert [p.split(":")[0] for p in problems] == ["thresholds.fast_track", "fit_rules.0.value",
                                                    "engagement_rules.1.activity"]
+
+
+# --- fit and interest, both ------------------------------------------------------------------------
+
+STUDENT = {"job_title": "Student", "email": "kim@gmail.com", "email_domain": "gmail.com"}
+EVERY_SIGNAL = [Activity(kind, NOW - timedelta(hours=h)) for h, kind in enumerate(
+    ["demo_request", "pricing_page_view", "pricing_page_view", "webinar_attended", "webinar_attended",
+     "form_fill", "form_fill", "email_click", "email_click", "email_click"])]
+
+
+def test_a_busy_student_on_free_mail_is_held_back_by_the_shipped_minimum_fit():
+    score = score_lead(SHIPPED, STUDENT, EVERY_SIGNAL, NOW)
+    assert score.fit == -55 and score.total >= SHIPPED.thresholds.mql  # the line alone would let them through
+    assert (score.stage, score.qualified, score.grade) == ("below", False, "D1")
+    assert score.held_because == f"fit -55 is below the minimum fit {SHIPPED.qualification.min_fit}"
+
+
+def test_the_shipped_good_fit_still_qualifies_and_says_nothing_held_it():
+    score = score_lead(SHIPPED, QUALIFIED, [], NOW)
+    assert (score.stage, score.held_because) == ("mql", None)
+
+
+def test_below_the_line_nothing_is_held_back_the_total_is_the_reason():
+    score = score_lead(SHIPPED, STUDENT, [], NOW)
+    assert (score.stage, score.held_because) == ("below", None)
+
+
+@pytest.mark.parametrize("qualification, held", [
+    ({"min_engagement": 10}, "engagement 0 is below the minimum engagement 10"),
+    ({"cells": ["A1", "A2", "B1"]}, "grade A4 is not a qualifying cell (A1, A2, B1)"),
+    ({"min_fit": 60, "cells": ["A4"]}, None),
+    ({"min_fit": 61}, "fit 60 is below the minimum fit 61"),
+])
+def test_each_axis_and_the_grade_matrix_can_hold_a_lead_back(qualification, held):
+    definition = parse_definition(base(
+        qualification=qualification, fit_rules=[fit_rule(name="big", field="company_size", op="gte", value=100,
+                                                         points=60)]))
+    score = score_lead(definition, {"company_size": 300}, [], NOW)
+    assert score.total == 60 and score.grade == "A4"
+    assert score.held_because == held
+    assert score.stage == ("mql" if held is None else "below")

@@ -57,7 +57,15 @@ def definitions(draw, decays=decays) -> LeadDefinition:
     data["engagement_rules"] = rules
     mql = draw(st.integers(-50, 150))
     data["thresholds"] = {"mql": mql, "fast_track": mql + draw(st.integers(0, 100))}
+    data["qualification"] = {key: value for key, value in {
+        "min_fit": draw(st.none() | st.integers(-60, 80)),
+        "min_engagement": draw(st.none() | st.integers(0, 80)),
+        "cells": draw(st.none() | st.lists(st.sampled_from(CELLS), min_size=1, max_size=16, unique=True)),
+    }.items() if value is not None}
     return parse_definition(data)
+
+
+CELLS = [letter + digit for letter in "ABCD" for digit in "1234"]
 
 
 any_definition = st.one_of(st.just(SHIPPED), definitions())
@@ -151,10 +159,14 @@ def test_the_total_is_fit_plus_engagement_is_the_sum_of_the_reasons(definition, 
 @given(any_definition, profiles, activities, nows)
 def test_stage_and_grade_follow_the_thresholds(definition, profile, acts, now):
     score = score_lead(definition, profile, acts, now)
-    t = definition.thresholds
+    t, q = definition.thresholds, definition.qualification
+    both_axes = (q.min_fit is None or score.fit >= q.min_fit) \
+        and (q.min_engagement is None or score.engagement >= q.min_engagement) \
+        and (q.cells is None or score.grade in q.cells)
     expected = "fast_track" if score.total >= t.fast_track else "mql" if score.total >= t.mql else "below"
-    assert score.stage == expected
-    assert score.qualified == (score.total >= t.mql)
+    assert score.stage == (expected if both_axes else "below")
+    assert score.qualified == (score.total >= t.mql and both_axes)
+    assert (score.held_because is not None) == (score.total >= t.mql and not both_axes), score.held_because
     fit, eng = definition.grades.fit, definition.grades.engagement
     assert score.fit_grade == ("A" if score.fit >= fit["A"] else "B" if score.fit >= fit["B"]
                                else "C" if score.fit >= fit["C"] else "D")

@@ -81,6 +81,14 @@ def test_the_report_counts_flips_transitions_and_qualified_leads_by_source_and_c
         ],
         "flipped_lead_ids": ["lead-1", "lead-2", "lead-3"],
         "recycled_without_new_interest": 0,
+        "by_grade": {  # fit A >= 60, B >= 40, C >= 20; engagement 1 >= 50, 2 >= 25
+            "A4": {"leads_before": 0, "leads_after": 1, "qualified_before": 0, "qualified_after": 1},  # lead-4 after
+            "B1": {"leads_before": 1, "leads_after": 1, "qualified_before": 1, "qualified_after": 1},  # lead-3
+            "B4": {"leads_before": 2, "leads_after": 1, "qualified_before": 2, "qualified_after": 0},  # lead-4, -2
+            "C2": {"leads_before": 1, "leads_after": 1, "qualified_before": 0, "qualified_after": 1},  # lead-1
+            "D4": {"leads_before": 1, "leads_after": 1, "qualified_before": 0, "qualified_after": 0},  # lead-0
+        },
+        "held_on_an_axis": {"before": 0, "after": 0},
     }
     json.dumps(report)  # ready for a JSON body
 
@@ -142,9 +150,20 @@ def test_no_leads_is_an_empty_report():
     assert report.to_dict() == {
         "current_version": "v1", "candidate_version": "v2", "leads_scored": 0, "changed_stage": 0,
         "transitions": {}, "mql_before": 0, "mql_after": 0, "by_source": {}, "by_campaign": {},
-        "samples": [], "flipped_lead_ids": [], "recycled_without_new_interest": 0}
+        "samples": [], "flipped_lead_ids": [], "recycled_without_new_interest": 0, "by_grade": {},
+        "held_on_an_axis": {"before": 0, "after": 0}}
 
 
 def test_a_negative_sample_size_is_refused():
     with pytest.raises(ValueError, match="sample_size"):
         simulate(CURRENT, CANDIDATE, LEADS, NOW, sample_size=-1)
+
+
+def test_a_minimum_fit_shows_per_cell_and_as_leads_held_on_an_axis():
+    busy_student = lead("lead-5", "web", None, {"job_title": "Student"}, [DEMO, DEMO, DEMO])  # fit 0, engagement 75
+    strict = parse_definition({**CURRENT.model_dump(mode="json"), "version": "v1-fit", "qualification": {"min_fit": 20}})
+    report = simulate(CURRENT, strict, [*LEADS, busy_student], NOW)
+    assert report.transitions == {"mql->below": 1} and report.flipped_lead_ids == ["lead-5"]
+    assert report.by_grade["D1"] == {"leads_before": 1, "leads_after": 1, "qualified_before": 1, "qualified_after": 0}
+    assert report.held_on_an_axis == {"before": 0, "after": 1}
+    assert report.samples[0]["after"] == {"score": 75, "stage": "below", "grade": "D1"}

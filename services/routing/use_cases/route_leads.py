@@ -93,5 +93,5 @@ async def route_leads(router: Router, repository: RoutingRepository, events: Seq
 def _nurture(envelope: Envelope, scored: LeadScored) -> Envelope:
     return envelope.follow(LeadNurtured(
         email=scored.email, cycle=scored.cycle, score=scored.score,
-        reason=f"below the qualification threshold: score {scored.score} < {scored.threshold}",
+        reason=scored.held_because or f"below the qualification threshold: score {scored.score} < {scored.threshold}",
     ), producer="routing")

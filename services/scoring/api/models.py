@@ -31,6 +31,13 @@ class BeforeAfter(BaseModel):
     after: int
 
 
+class GradeCell(BaseModel):
+    leads_before: int = Field(description="leads in this cell under the current definition")
+    leads_after: int = Field(description="leads in this cell under the candidate")
+    qualified_before: int
+    qualified_after: int
+
+
 class Simulation(BaseModel):
     """What a candidate definition would change over the stored leads."""
 
@@ -38,7 +45,10 @@ class Simulation(BaseModel):
         "current_version": "2026-12-02.1", "candidate_version": "2026-12-09.1", "leads_scored": 120,
         "changed_stage": 2, "transitions": {"below->mql": 2}, "mql_before": 40, "mql_after": 42,
         "by_source": {"web-form": {"before": 30, "after": 32}}, "by_campaign": {"(none)": {"before": 40, "after": 42}},
-        "samples": [], "flipped_lead_ids": [], "recycled_without_new_interest": 0}]})
+        "samples": [], "flipped_lead_ids": [], "recycled_without_new_interest": 0,
+        "by_grade": {"A4": {"leads_before": 40, "leads_after": 40, "qualified_before": 40, "qualified_after": 40},
+                     "D1": {"leads_before": 3, "leads_after": 3, "qualified_before": 3, "qualified_after": 0}},
+        "held_on_an_axis": {"before": 0, "after": 3}}]})
 
     current_version: str
     candidate_version: str
@@ -53,6 +63,11 @@ class Simulation(BaseModel):
     flipped_lead_ids: list[str]
     recycled_without_new_interest: int = Field(description="recycled leads without new interest: below under "
                                                            "any definition, not in leads_scored")
+    by_grade: dict[str, GradeCell] = Field(description="per grade cell (fit letter x engagement digit, 'A1'..'D4'): "
+                                                       "leads and qualified leads under each definition")
+    held_on_an_axis: BeforeAfter = Field(description="leads at or above the MQL line that the definition's "
+                                                     "qualification (a minimum fit or engagement, or the grade "
+                                                     "cells) holds back")
 
 
 class LeadScore(BaseModel):
@@ -74,6 +89,9 @@ class LeadScore(BaseModel):
     rules_fired: list[RuleHit]
     definition_version: str | None
     rescored_at: datetime | None
+    held_because: str | None = Field(None, description="at or above the MQL line yet not qualified because of "
+                                                       "the definition's qualification (a minimum fit or "
+                                                       "engagement, or the grade cells): why")
 
 
 class Submission(BaseModel):
@@ -112,12 +130,19 @@ class RuleCalibration(BaseModel):
     verdict: str
 
 
+class CellCalibration(Tally):
+    cell: str = Field(description="a grade cell, fit letter x engagement digit: 'A1'..'D4'")
+
+
 class Calibration(BaseModel):
-    """Per rule: how leads that matched it were accepted and won, against those that did not."""
+    """Per rule: how leads that matched it were accepted and won, against those that did not;
+    per grade cell: how its leads were accepted and won."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "definition_version": "2026-12-02.1", "leads_with_outcomes": 0, "rules": []}]})
+        "definition_version": "2026-12-02.1", "leads_with_outcomes": 0, "rules": [], "cells": []}]})
 
     definition_version: str
     leads_with_outcomes: int
     rules: list[RuleCalibration]
+    cells: list[CellCalibration] = Field(description="grade cells with leads that have an outcome, by cell; "
+                                                     "a lead counts in the cell of its grade now")

@@ -3,7 +3,8 @@
 For every rule, the leads with an outcome are split into those the rule fired for
 and the rest, and their accept and win rates are compared. A lead counts as
 accepted when sales accepted it or won it (a won lead was accepted first); any
-outcome of any cycle counts.
+outcome of any cycle counts. The same tally per grade cell (fit letter x engagement digit,
+the lead's grade now) says which cells of the matrix sales takes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class CalibrationLead:
     lead_id: str
     rules_fired: frozenset[str]
     outcomes: frozenset[str]
+    grade: str | None = None
 
 
 def calibrate(definition: LeadDefinition, leads: Iterable[CalibrationLead]) -> list[dict[str, Any]]:
@@ -42,6 +44,17 @@ def calibrate(definition: LeadDefinition, leads: Iterable[CalibrationLead]) -> l
     in_definition = set(names)
     names += sorted({r for rules, _ in counted for r in rules} - in_definition)
     return [_rule_report(name, name in in_definition, counted) for name in names]
+
+
+def calibrate_cells(leads: Iterable[CalibrationLead]) -> list[dict[str, Any]]:
+    """One entry per grade cell that has leads with a known outcome, by cell: ``cell`` and the
+    tally (``leads``, ``accepted``, ``won`` and their rates)."""
+    tallies: dict[str, _Tally] = {}
+    for lead in leads:
+        outcomes = lead.outcomes & OUTCOMES
+        if outcomes and lead.grade is not None:
+            tallies.setdefault(lead.grade, _Tally()).add(outcomes)
+    return [{"cell": cell, **tally.as_dict()} for cell, tally in sorted(tallies.items())]
 
 
 def _rule_report(name: str, in_definition: bool, counted: list[tuple[frozenset[str], frozenset[str]]]

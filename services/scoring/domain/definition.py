@@ -2,10 +2,12 @@
 
 A definition says who is worth a salesperson's time (fit rules on lead and company
 attributes), how interested they are (engagement rules on activity types, with a
-cap per period and decay), how to read a score at a glance (grades) and where the
-MQL and fast-track lines are. Every check that spans fields (rule names unique
-across both lists, an email-domain class that exists, one rule per activity type)
-reports the exact field path of the offending value, e.g. ``fit_rules.2.value``.
+cap per period and decay), how to read a score at a glance (grades), where the
+MQL and fast-track lines are, and what else a sales-ready lead needs on each axis
+(``qualification``: a minimum fit, a minimum engagement, the grade cells that qualify).
+Every check that spans fields (rule names unique across both lists, an email-domain
+class that exists, one rule per activity type) reports the exact field path of the
+offending value, e.g. ``fit_rules.2.value``.
 """
 
 from __future__ import annotations
@@ -109,6 +111,46 @@ class Grades(_Model):
         return next((k for k in ENGAGEMENT_DIGITS if engagement >= self.engagement[k]), "4")
 
 
+GradeCell = Annotated[str, StringConstraints(pattern=r"^[A-D][1-4]$")]
+
+
+class Qualification(_Model):
+    """What a sales-ready lead needs besides a total at the MQL line: fit and interest both.
+
+    ``min_fit`` and ``min_engagement``: the lowest fit and engagement scores that may
+    qualify; ``cells``: the fit-letter x engagement-digit cells that may (the grade matrix),
+    e.g. ``[A1, A2, B1]``. Each is optional; a lead must pass every one given."""
+
+    min_fit: StrictInt | None = None
+    min_engagement: StrictInt | None = None
+    cells: tuple[GradeCell, ...] | None = None
+
+    @field_validator("cells")
+    @classmethod
+    def _cells_distinct_and_some(cls, cells: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if cells is None:
+            return None
+        problems = [problem((), "needs at least one cell (leave cells out to allow every cell)", list(cells))] \
+            if not cells else []
+        seen: set[str] = set()
+        for i, cell in enumerate(cells):
+            if cell in seen:
+                problems.append(problem((i,), f"{cell} is listed twice", cell))
+            seen.add(cell)
+        fail("cells", problems)
+        return cells
+
+    def held_because(self, fit: int, engagement: int, grade: str) -> str | None:
+        """Why a lead at or above the MQL line still does not qualify, or None when it does."""
+        if self.min_fit is not None and fit < self.min_fit:
+            return f"fit {fit} is below the minimum fit {self.min_fit}"
+        if self.min_engagement is not None and engagement < self.min_engagement:
+            return f"engagement {engagement} is below the minimum engagement {self.min_engagement}"
+        if self.cells is not None and grade not in self.cells:
+            return f"grade {grade} is not a qualifying cell ({', '.join(self.cells)})"
+        return None
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -205,6 +247,7 @@ class LeadDefinition(CleanInput):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
         "version": "2026-12-02.1", "thresholds": {"mql": 50, "fast_track": 90},
         "grades": {"fit": {"A": 60, "B": 40, "C": 20}, "engagement": {"1": 50, "2": 25, "3": 10}},
+        "qualification": {"min_fit": 20},
         "fit_rules": [{"name": "decision_maker", "field": "job_title", "op": "contains_any",
                        "value": ["vp", "head", "chief"], "points": 20},
                       {"name": "free_mail_address", "field": "email_domain", "op": "email_domain_class",
@@ -215,6 +258,7 @@ class LeadDefinition(CleanInput):
     version: DocumentVersion
     thresholds: Thresholds
     grades: Grades
+    qualification: Qualification = Qualification()
     email_domain_classes: dict[ClassName, tuple[str, ...]] = Field(default_factory=dict)
     fit_rules: tuple[FitRule, ...] = ()
     engagement_rules: tuple[EngagementRule, ...] = ()

@@ -31,6 +31,13 @@ class Qualification:
     def qualified(self) -> bool:
         return self.stage != "below"
 
+    @property
+    def held_because(self) -> str | None:
+        """Why a lead at or above the MQL line is not qualified; None when it is, or is below."""
+        if self.held_back and self.score.stage != "below":
+            return "recycled: waiting for new interest in this cycle"
+        return self.score.held_because
+
     def newly_qualified(self, cycle: int, mql_cycle: int | None) -> bool:
         """True the first time the lead qualifies in ``cycle``."""
         return self.qualified and (mql_cycle is None or mql_cycle < cycle)

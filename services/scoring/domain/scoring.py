@@ -60,6 +60,7 @@ class Score:
     stage: Stage
     qualified: bool  # stage != "below"
     rules_fired: tuple[RuleHit, ...]
+    held_because: str | None = None  # at the MQL line, but short on an axis (``Qualification``)
 
 
 def score_lead(definition: LeadDefinition, profile: Mapping[str, Any], activities: Iterable[Activity],
@@ -90,9 +91,13 @@ def score_lead(definition: LeadDefinition, profile: Mapping[str, Any], activitie
     stage: Stage = "fast_track" if total >= thresholds.fast_track else "mql" if total >= thresholds.mql else "below"
     fit_grade = definition.grades.fit_grade(fit)
     engagement_grade = definition.grades.engagement_grade(engagement)
+    grade = fit_grade + engagement_grade
+    held = definition.qualification.held_because(fit, engagement, grade) if stage != "below" else None
+    if held is not None:
+        stage = "below"
     return Score(fit=fit, engagement=engagement, total=total, fit_grade=fit_grade,
-                 engagement_grade=engagement_grade, grade=fit_grade + engagement_grade, stage=stage,
-                 qualified=stage != "below", rules_fired=tuple(fired))
+                 engagement_grade=engagement_grade, grade=grade, stage=stage,
+                 qualified=stage != "below", rules_fired=tuple(fired), held_because=held)
 
 
 # --- fit --------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Both definitions score the same stored leads with the same function and the same
 ``now``, and qualify them as re-scoring would (``qualification.qualify``: a recycled
 lead without new interest stays below under any definition, so it is counted apart);
-the report counts stage changes and qualified leads by source and campaign, and shows
-a few flips with the rules they gained and lost.
+the report counts stage changes and qualified leads by source and campaign, leads and
+qualified leads in each grade cell (fit letter x engagement digit) and those at the MQL
+line held back on an axis, and shows a few flips with the rules they gained and lost.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class SimulationReport:
     samples: list[dict[str, Any]] = field(default_factory=list)
     flipped_lead_ids: list[str] = field(default_factory=list)  # every lead whose stage changes, sorted
     recycled_without_new_interest: int = 0  # below under any definition; not in leads_scored
+    by_grade: dict[str, dict[str, int]] = field(default_factory=dict)  # cell -> leads/qualified before/after
+    held_on_an_axis: dict[str, int] = field(default_factory=lambda: {"before": 0, "after": 0})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +65,8 @@ class SimulationReport:
             "samples": [dict(s) for s in self.samples],
             "flipped_lead_ids": list(self.flipped_lead_ids),
             "recycled_without_new_interest": self.recycled_without_new_interest,
+            "by_grade": {k: dict(v) for k, v in self.by_grade.items()},
+            "held_on_an_axis": dict(self.held_on_an_axis),
         }
 
 
@@ -76,6 +81,8 @@ def simulate(current: LeadDefinition, candidate: LeadDefinition, leads: Iterable
     by_campaign: dict[str, Counter[str]] = {}
     flips: list[tuple[StoredLead, Qualification, Qualification]] = []
     held_back = 0
+    by_grade: dict[str, Counter[str]] = {}
+    held_on_an_axis: Counter[str] = Counter(before=0, after=0)
     for lead in leads:
         before = qualify(current, lead.profile, lead.activities, now, cycle=lead.cycle)
         if before.held_back:
@@ -85,6 +92,11 @@ def simulate(current: LeadDefinition, candidate: LeadDefinition, leads: Iterable
         scored += 1
         mql_before += before.qualified
         mql_after += after.qualified
+        for when, q in (("before", before), ("after", after)):
+            cell = by_grade.setdefault(q.score.grade, Counter(dict.fromkeys(CELL_COUNTS, 0)))
+            cell[f"leads_{when}"] += 1
+            cell[f"qualified_{when}"] += q.qualified
+            held_on_an_axis[when] += q.score.held_because is not None
         for table, key in ((by_source, lead.source), (by_campaign, lead.campaign)):
             counts = table.setdefault(NONE_KEY if key is None else key, Counter(before=0, after=0))
             counts["before"] += before.qualified
@@ -106,7 +118,12 @@ def simulate(current: LeadDefinition, candidate: LeadDefinition, leads: Iterable
         samples=[_sample(lead, before, after) for lead, before, after in flips[:sample_size]],
         flipped_lead_ids=[lead.lead_id for lead, _, _ in flips],
         recycled_without_new_interest=held_back,
+        by_grade={cell: {name: counts[name] for name in CELL_COUNTS} for cell, counts in sorted(by_grade.items())},
+        held_on_an_axis={"before": held_on_an_axis["before"], "after": held_on_an_axis["after"]},
     )
+
+
+CELL_COUNTS = ("leads_before", "leads_after", "qualified_before", "qualified_after")
 
 
 def _plain(table: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:

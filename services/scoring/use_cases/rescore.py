@@ -42,7 +42,7 @@ def rescored(definition: LeadDefinition, lead: LeadRow, activities: Iterable[Act
         fit_score=q.score.fit, engagement_score=q.score.engagement, score=q.score.total,
         threshold=definition.thresholds.mql, qualified=q.qualified, rules_fired=hits, stage=q.stage,
         grade=q.score.grade, newly_qualified=newly, trigger=trigger, source=lead.source,
-        profile=routing_profile(lead.profile),
+        held_because=q.held_because, profile=routing_profile(lead.profile),
     )
     if cause is not None:
         return after, cause.follow(payload, producer="scoring")
