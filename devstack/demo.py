@@ -87,6 +87,7 @@ class DemoResult:
     lead_id: str
     destination: str
     detail: str
+    rules: tuple[str, ...] = ()  # a routed lead: each rule tried and why it did not match
 
 
 def sample_lead(template: dict[str, Any], run_tag: str) -> dict[str, Any]:
@@ -101,12 +102,24 @@ def where_it_went(timeline: dict[str, Any]) -> DemoResult | None:
     for event in timeline["events"]:
         payload = event["payload"]
         if event["type"] == LeadRouted.event_type:
+            rules = tuple(f"{c['rule']}: {'matched' if c['matched'] else c['failed']}"
+                          for c in payload.get("decision", {}).get("rules", ()))
             return DemoResult(
-                payload["email"], timeline["lead_id"], f"routed to {payload['owner_name']}", payload["reason"]
+                payload["email"], timeline["lead_id"], f"routed to {payload['owner_name']}", payload["reason"], rules
             )
         if event["type"] == LeadNurtured.event_type:
             return DemoResult(payload["email"], timeline["lead_id"], "nurture", payload["reason"])
     return None
+
+
+def report_lines(results: list[DemoResult]) -> list[str]:
+    """The demo's table, as the README shows it: each lead, where it went, why, and the rules tried."""
+    width = max(len(r.email) for r in results)
+    lines = []
+    for r in results:
+        lines.append(f"  {r.email:<{width}}  ->  {r.destination}")
+        lines += [f"  {'':<{width}}      {line}" for line in (r.detail, *r.rules)]
+    return lines
 
 
 def run_demo(stack: Stack, *, timeout_s: float = 30.0) -> list[DemoResult]:
@@ -145,10 +158,8 @@ def run_demo(stack: Stack, *, timeout_s: float = 30.0) -> list[DemoResult]:
         )
     elapsed = time.monotonic() - started
     ordered = [results[lead_id] for lead_id in lead_ids]
-    width = max(len(r.email) for r in ordered)
     print(f"\nWhere each lead went ({elapsed:.1f} s from first post to last decision):\n")
-    for r in ordered:
-        print(f"  {r.email:<{width}}  ->  {r.destination}\n  {'':<{width}}      {r.detail}")
+    print("\n".join(report_lines(ordered)))
     print(f"\nFull story of one lead (a viewer's token from {stack.layout.secrets_file}):\n"
           f"  curl -H 'Authorization: Bearer <token>' {stack.urls['feedback']}/leads/{ordered[0].lead_id}/timeline\n")
     return ordered

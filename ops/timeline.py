@@ -84,6 +84,10 @@ def _routed_lines(p: Mapping[str, Any]) -> list[str]:
     if p.get("reassigned_from"):
         lines.append(f"reassigned from {p['reassigned_from']}")
     lines.append(f"why: {p.get('reason') or decision.get('reason')}")
+    checks = [f"{c.get('rule')} ({'matched' if c.get('matched') else c.get('failed')})"
+              for c in decision.get("rules") or []]
+    if checks:
+        lines.append("rules tried: " + ", ".join(checks))
     candidates = []
     for c in decision.get("candidates") or []:
         note = "chosen" if c.get("chosen") else (f"skipped: {c['skipped']}" if c.get("skipped") else "")

@@ -77,6 +77,7 @@ class ScoreView:
     rules_fired: list[dict[str, Any]]
     definition_version: str | None
     rescored_at: datetime | None
+    profile: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ class ScoringRepository(Repository):
         return ScoreView(lead_id=row.lead_id, email=row.email, cycle=row.cycle, fit_score=row.fit_score,
                          engagement_score=row.engagement_score, score=row.score, qualified=row.qualified,
                          stage=row.stage, grade=row.grade, rules_fired=row.rules_fired,
-                         definition_version=row.definition_version, rescored_at=row.rescored_at)
+                         definition_version=row.definition_version, rescored_at=row.rescored_at,
+                         profile=row.profile)
 
     async def profile_of(self, lead_id: uuid.UUID) -> tuple[str, dict[str, Any], list[SubmissionView]] | None:
         """The merged profile and every submission it was merged from, oldest first."""

@@ -197,3 +197,27 @@ def test_calibration_reports_how_matching_leads_converted(stack, intake, scoring
     grade = scoring.get(f"/leads/{lead_id}/score").json()["grade"]
     cells = {c["cell"]: c for c in scoring.get("/calibration").json()["cells"]}
     assert cells[grade]["accepted"] >= 1 and cells[grade]["leads"] >= cells[grade]["accepted"]
+
+
+def test_an_enterprise_buyer_qualifies_on_fit_and_both_explanations_say_why(intake, scoring, routing, feedback,
+                                                                               email):
+    lead = {**QUALIFIED, "job_title": "CRO", "company_size": 20000}  # enterprise 30 + 15 + 20 + 10
+    lead_id = intake.post("/leads", json={"email": email, **lead}).json()["lead_id"]
+    wait_for_event(feedback, lead_id, "lead.scored")
+
+    score = scoring.get(f"/leads/{lead_id}/score", params={"not_fired": "true"}).json()
+    assert (score["fit_score"], score["qualified"]) == (75, True)
+    misses = {m["rule"]: m for m in score["rules_not_fired"]}
+    assert misses["target_company_size"] == {"rule": "target_company_size", "kind": "fit", "points": 20,
+                                             "why": "company_size 20000 not in [50, 4999]"}
+    assert misses["demo_request"]["why"] == "no demo_request activity counts in this cycle"
+    assert not misses.keys() & {h["rule"] for h in score["rules_fired"]}
+    assert scoring.get(f"/leads/{lead_id}/score").json()["rules_not_fired"] is None
+
+    # assigned in New York's office hours, queued on the enterprise team outside them: the rule is the same
+    decisions = wait_for(lambda: (r := routing.get(f"/leads/{lead_id}/decisions")).status_code == 200 and r.json(),
+                         what="the routing decision")
+    first = decisions[0]
+    assert first["rule"] == "enterprise_americas" and first["target"] == {"team": "americas_enterprise"}
+    assert first["rules"][0] == {"rule": "enterprise_americas", "matched": True, "failed": None}
+    assert first["rules"][1]["failed"].startswith("country US not in GB/IE/DE")

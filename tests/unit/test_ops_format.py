@@ -254,6 +254,9 @@ def test_timeline_text_keeps_the_order_and_explains_score_and_routing():
         {"type": "lead.routed", "occurred_at": "2025-01-01T10:00:02+00:00", "producer": "routing",
          "payload": {"owner_id": "ana.silva", "owner_name": "Ana Silva", "reason": "round robin chose ana.silva",
                      "decision": {"via": "rule", "sla_minutes": 60, "accept_by": "2025-01-01T11:00:02+00:00",
+                                  "rules": [{"rule": "enterprise", "matched": False,
+                                             "failed": "company_size 80 < 5000"},
+                                            {"rule": "desk", "matched": True, "failed": None}],
                                   "candidates": [{"owner_id": "ana.silva", "chosen": True},
                                                  {"owner_id": "ben.okafor", "skipped": "out_of_office"}]}}},
     ]}
@@ -263,6 +266,7 @@ def test_timeline_text_keeps_the_order_and_explains_score_and_routing():
     assert heads == ["lead.captured", "lead.scored", "lead.routed"]
     assert "    rules: decision_maker +20" in text
     assert "    why: round robin chose ana.silva" in text
+    assert "    rules tried: enterprise (company_size 80 < 5000), desk (matched)" in text
     assert "    candidates: ana.silva (chosen), ben.okafor (skipped: out_of_office)" in text
     assert "    accept by 2025-01-01T11:00:02.000Z (60 min SLA)" in text
     assert event_lines({"type": "lead.custom", "payload": {"x": 1}})[1] == "    x=1"

@@ -33,6 +33,7 @@ from services.routing.domain.lead_facts import LeadFacts
 from services.routing.domain.owners import Owner
 from services.routing.domain.policy import PolicyError, RoutingPolicy, load_policy, parse_policy
 from services.routing.domain.rules import Target
+from services.routing.domain.sla import sla_minutes_for
 from services.routing.domain.strategies import (
     PositionState,
     WeightedState,
@@ -111,6 +112,28 @@ def test_the_shipped_policy_shows_hours_caps_absence_and_every_strategy():
     assert any(o.status == "paused" for o in others) and any(o.weight > 1 for o in others)
     assert SHIPPED.default_working_hours is not None
     assert SHIPPED.sla.by_grade["A1"] == 15
+
+
+def test_every_shipped_rule_means_something_the_fallback_does_not():
+    fallback = SHIPPED.fallback.target
+    for rule in SHIPPED.rules:
+        assert rule.assign_to != fallback or rule.sla_minutes is not None or not rule.account_match, rule.name
+    hot = SHIPPED.rule("hot_leads")
+    assert hot is not None and hot.sla_minutes is not None
+    # a hot lead is answered sooner than the fallback would answer the same grade
+    for grade in ("A1", "B1"):
+        lead = LeadFacts.from_attributes("l", {"country": "GB", "company_size": 240, "grade": grade})
+        decision = route(SHIPPED, lead, now=MONDAY)
+        assert decision.rule == "hot_leads"
+        assert decision.sla_minutes < sla_minutes_for(SHIPPED, "fallback", grade)
+
+
+def test_the_shipped_policy_sends_a_large_american_company_to_the_enterprise_aes():
+    lead = LeadFacts.from_attributes("l", {"country": "US", "company_size": 20000, "industry": "software",
+                                           "grade": "A4"})
+    decision = route(SHIPPED, lead, now=MONDAY.replace(hour=15))  # 10:00 in New York
+    assert (decision.rule, decision.team_id) == ("enterprise_americas", "americas_enterprise")
+    assert decision.owner_id in {"diego.ramos", "maya.chen"}
 
 
 @pytest.mark.parametrize("hour", range(0, 24 * 7, 5))  # every day of a week, hours all round the clock
@@ -662,6 +685,52 @@ def test_no_matching_rule_goes_to_the_fallback():
     assert decision.reason == "no rule matched -> fallback team desk; round robin chose chloe.martin"
     assert decision.state_before == {"position": 0} and decision.state_after == {"position": 1}
     assert decision.sla_minutes == 15  # the grade's SLA
+
+
+def test_a_decision_says_why_each_rule_did_not_match():
+    decision = route(enterprise_policy(), facts(country="US", company_size=800, industry="Software", grade="A1"),
+                     now=IN_NY_HOURS)
+    assert decision.rule == "fallback"
+    assert decision.to_dict()["rules"] == [
+        {"rule": "enterprise_us", "matched": False, "failed": "company_size 800 < 1000"},
+        {"rule": "saturday_specialist", "matched": False, "failed": "industry Software not in retail"},
+        {"rule": "leavers", "matched": False, "failed": "industry Software not in mining"},
+        {"rule": "no_accounts", "matched": False, "failed": "source unknown"},
+    ]
+
+
+def test_every_rule_is_tried_and_the_first_that_matched_decides():
+    decision = route(enterprise_policy(), facts(country="us", company_size=5000, source="partner"), now=IN_NY_HOURS)
+    assert decision.rule == "enterprise_us"
+    assert [(c.rule, c.matched, c.failed) for c in decision.rules] == [
+        ("enterprise_us", True, None), ("saturday_specialist", False, "industry unknown"),
+        ("leavers", False, "industry unknown"), ("no_accounts", True, None)]
+
+
+@pytest.mark.parametrize(("when", "lead", "failed"), [
+    ({"company_size": {"lte": 200}}, {"company_size": 20000}, "company_size 20000 > 200"),
+    ({"company_size": {"gte": 50, "lte": 200}}, {}, "company_size unknown"),
+    ({"score": {"gte": 70.5}}, {"score": 70}, "score 70 < 70.5"),
+    ({"grade": ["A*", "B1"]}, {"grade": "C2"}, "grade C2 not in A*/B1"),
+    ({"grade": ["A1"]}, {}, "grade unknown"),
+    ({"country": ["US", "CA", "MX", "BR", "AR", "CL", "CO", "PE"]}, {"country": "DE"},
+     "country DE not in US/CA/MX/BR/AR/CL/... (8 in all)"),
+    ({"country": ["DE"], "industry": ["government"]}, {"country": "FR", "industry": "government"},
+     "country FR not in DE"),  # the first condition in the order they are checked
+    ({"country": ["DE"], "industry": ["government"]}, {"country": "DE", "industry": " Government "}, None),
+])
+def test_the_first_failed_condition_names_the_leads_value(when, lead, failed):
+    policy = parse_policy(base(rules=[{"name": "probe", "when": when, "assign_to": {"team": "desk"}}]))
+    (check,) = policy.check_rules(facts(**lead))
+    assert (check.matched, check.failed) == (failed is None, failed)
+    assert (policy.match_rule(facts(**lead)) is not None) == (failed is None)
+
+
+def test_a_queued_lead_tried_again_keeps_its_rule_and_explains_the_rules_now():
+    decision = route_queued(enterprise_policy(), facts(country="US", company_size=800), queued_on={"team": "desk"},
+                            queued_at=IN_NY_HOURS, rule="fallback", now=IN_NY_HOURS + timedelta(minutes=5))
+    assert decision.rule == "fallback"
+    assert decision.rules[0].failed == "company_size 800 < 1000"
 
 
 def test_an_available_account_owner_gets_the_lead():

@@ -24,6 +24,7 @@ from services.scoring.domain.scoring import (
     RuleHit,
     cap_window,
     round_half_up,
+    rules_not_fired,
     score_lead,
 )
 
@@ -470,6 +471,47 @@ def test_shipped_free_mail_student_stays_far_below():
     assert score.total == -55 and score.stage == "below" and score.grade == "D4"
 
 
+def test_shipped_enterprise_decision_maker_qualifies_on_fit_alone():
+    profile = {**QUALIFIED, "job_title": "CRO", "company_size": 20000}
+    score = score_lead(SHIPPED, profile, [], NOW)
+    assert fired(score) == {"enterprise_company": 30, "target_industry": 15, "decision_maker": 20,
+                            "core_market": 10}
+    assert (score.fit, score.total, score.stage, score.grade) == (75, 75, "mql", "A4")
+
+
+def test_the_rules_that_did_not_fire_say_why_with_the_leads_value():
+    profile = {"job_title": "Student", "email": "sam@gmail.com", "email_domain": "gmail.com", "country": "BR",
+               "company_size": "lots"}
+    score = score_lead(SHIPPED, profile, [Activity("email_click", NOW)], NOW)
+    misses = {m.rule: (m.kind, m.points, m.why)
+              for m in rules_not_fired(SHIPPED, profile, (hit.rule for hit in score.rules_fired))}
+    assert set(misses) | {hit.rule for hit in score.rules_fired} == set(SHIPPED.rule_names)
+    assert not set(misses) & {hit.rule for hit in score.rules_fired}
+    assert misses["target_company_size"] == ("fit", 20, "company_size 'lots' is not a number")
+    assert misses["target_industry"] == ("fit", 15, "industry missing")
+    assert misses["core_market"][2] == "country 'BR' is not one of ['US', 'CA', 'GB', 'DE', 'FR', 'NL']"
+    assert misses["decision_maker"][2].startswith("job_title 'Student' contains none of ['vp', 'svp'")
+    assert misses["competitor_address"] == ("fit", -100, "email_domain 'gmail.com' is not competitor")
+    assert misses["demo_request"] == ("engagement", 40, "no demo_request activity counts in this cycle")
+    assert "email_click" not in misses
+
+
+@pytest.mark.parametrize(("rule", "value", "why"), [
+    ({"op": "between", "value": [50, 4999]}, 20000, "f 20000 not in [50, 4999]"),
+    ({"op": "gte", "value": 5000}, 4999, "f 4999 < 5000"),
+    ({"op": "lte", "value": 9}, 10, "f 10 > 9"),
+    ({"op": "equals", "value": "x"}, "y", "f 'y' does not equal 'x'"),
+    ({"op": "pattern", "value": "^a"}, "b", "f 'b' does not match /^a/"),
+    ({"op": "present"}, "", "f missing"),
+    ({"op": "missing"}, "here", "f present"),
+])
+def test_why_a_fit_rule_did_not_fire(rule, value, why):
+    data = base(fit_rules=[{"name": "r", "field": "f", "points": 5, **rule}])
+    definition = parse_definition(data)
+    assert [m.why for m in rules_not_fired(definition, {"f": value}, [])] == [why]
+    assert score_lead(definition, {"f": value}, [], NOW).rules_fired == ()
+
+
 def test_shipped_fit_45_lead_becomes_mql_after_a_demo_request():
     profile = {**QUALIFIED, "company_size": 20}
     assert score_lead(SHIPPED, profile, [], NOW).total == 45
@@ -494,7 +536,7 @@ def test_shipped_competitor_is_pushed_far_down_even_when_engaged():
 def test_shipped_rule_names_and_engagement_numbers():
     names = SHIPPED.rule_names
     assert {"target_company_size", "decision_maker", "free_mail_address"} <= set(names)
-    assert len(SHIPPED.fit_rules) == 8
+    assert len(SHIPPED.fit_rules) == 9
     engagement = {r.name: (r.activity, r.points, r.cap.points, r.cap.period_days, r.decay.half_life_days,
                            r.decay.max_age_days) for r in SHIPPED.engagement_rules}
     assert engagement == {

@@ -30,6 +30,13 @@ class CandidateView(BaseModel):
     chosen: bool
 
 
+class RuleCheckView(BaseModel):
+    rule: str
+    matched: bool
+    failed: str | None = Field(description="the first condition the lead failed, with its value, e.g. "
+                                            "'company_size 1200 < 5000' or 'industry unknown'; null when matched")
+
+
 class AccountMatch(BaseModel):
     domain: str
     owner_id: str
@@ -53,7 +60,9 @@ DECISION_EXAMPLE: dict[str, Any] = {
     "state_before": {"position": 0}, "state_after": {"position": 1}, "sla_minutes": 15,
     "accept_by": "2026-12-02T09:15:00Z", "reassign_at": "2026-12-02T09:45:00Z",
     "reason": "rule enterprise_emea -> team enterprise; round robin chose ana.silva", "account": None,
-    "queue": None, "excluded": []}
+    "queue": None, "excluded": [],
+    "rules": [{"rule": "enterprise_americas", "matched": False, "failed": "country GB not in US/CA/MX/BR"},
+              {"rule": "enterprise_emea", "matched": True, "failed": None}]}
 
 
 class Decision(BaseModel):
@@ -80,6 +89,10 @@ class Decision(BaseModel):
     account: AccountMatch | None = None
     queue: QueueView | None = None
     excluded: list[str] = []
+    rules: list[RuleCheckView] = Field(default=[], description=(
+        "every rule of the policy in order, tried on the lead: whether it matched and, when not, why; "
+        "the first that matched is `rule` (none: the fallback). Empty on decisions made before this "
+        "was recorded"))
 
 
 class RecordedDecision(Decision):

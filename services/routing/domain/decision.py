@@ -25,9 +25,11 @@ How a lead is routed:
    and a target where nobody could ever be chosen (every candidate inactive, excluded or
    unknown), since waiting for them would be pointless.
 
-The decision lists every candidate considered, in evaluation order (account owner first,
-then the target's members in member order, then the fallback's), with why each was
-skipped, plus the strategy state before and after, the SLA minutes and a one-line reason.
+The decision lists every rule in order with whether the lead met it and, when not, the
+first condition that failed with the lead's value; every candidate considered, in
+evaluation order (account owner first, then the target's members in member order, then
+the fallback's), with why each was skipped; the strategy state before and after, the SLA
+minutes and a one-line reason.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from services.routing.domain.availability import (
 from services.routing.domain.document_fields import FALLBACK_RULE
 from services.routing.domain.lead_facts import LeadFacts
 from services.routing.domain.policy import RoutingPolicy
-from services.routing.domain.rules import QueueSettings, Target, target
+from services.routing.domain.rules import QueueSettings, Rule, RuleCheck, Target, target
 from services.routing.domain.sla import SlaClock, sla_clock, sla_minutes_for
 from services.routing.domain.strategies import STRATEGY_NAMES, choose, state_from_dict
 
@@ -118,6 +120,7 @@ class RoutingDecision:
     account: dict[str, str] | None = None
     queue: QueueInfo | None = None
     excluded: tuple[str, ...] = ()
+    rules: tuple[RuleCheck, ...] = ()
 
     @property
     def accept_by(self) -> datetime | None:
@@ -145,6 +148,7 @@ class RoutingDecision:
             "account": self.account,
             "queue": self.queue.to_dict() if self.queue else None,
             "excluded": list(self.excluded),
+            "rules": [check.to_dict() for check in self.rules],
         }
 
 
@@ -176,7 +180,8 @@ def route(policy: RoutingPolicy, facts: LeadFacts, *, now: datetime,
     owners who must not get this lead (e.g. those whose SLA it already breached).
     """
     require_aware(now)
-    rule = policy.match_rule(facts)
+    checks = policy.check_rules(facts)
+    rule = _first_matched(policy, checks)
     via: Via
     if rule is None:
         rule_name, where, account_match, via = (FALLBACK_RULE, policy.fallback.target,
@@ -185,7 +190,7 @@ def route(policy: RoutingPolicy, facts: LeadFacts, *, now: datetime,
     else:
         rule_name, where, account_match, via = rule.name, rule.assign_to, rule.account_match, "rule"
         head = f"rule {rule.name} -> {where}"
-    run = _Run(policy, facts, now, loads or {}, states or {}, frozenset(exclude), rule_name, [head])
+    run = _Run(policy, facts, now, loads or {}, states or {}, frozenset(exclude), rule_name, [head], checks)
     if account_match:
         found = find_account(facts, accounts or {}, policy.free_mail)
         if found is not None:
@@ -207,14 +212,16 @@ def route_queued(policy: RoutingPolicy, facts: LeadFacts, *, queued_on: Target |
                  exclude: frozenset[str] = frozenset()) -> RoutingDecision:
     """Try a queued lead again: its queue's target while the wait lasts, the queue's fallback after.
 
-    ``rule`` is the rule recorded when the lead was queued (kept in the new decision). The account is
+    ``rule`` is the rule recorded when the lead was queued (kept in the new decision; its ``rules`` are
+    the policy's rules tried on the lead now, for the explanation). The account is
     not looked up again: the lead is in a pool's queue now. Queued again, the decision says so, with
     the original ``queued_at`` (or ``now`` when it moved on to the fallback).
     """
     require_aware(now)
     require_aware(queued_at, "queued_at")
     where = target(queued_on)
-    run = _Run(policy, facts, now, loads or {}, states or {}, frozenset(exclude), rule, [])
+    run = _Run(policy, facts, now, loads or {}, states or {}, frozenset(exclude), rule, [],
+               policy.check_rules(facts))
     via: Via = "fallback" if rule == FALLBACK_RULE else "rule"
     settings = policy.queue_for(where)
     if settings.fallback is not None and queue_expired(policy, where, queued_at, now):
@@ -224,6 +231,11 @@ def route_queued(policy: RoutingPolicy, facts: LeadFacts, *, queued_on: Target |
         return run.to_target(settings.fallback, "fallback", queued_at=now)
     run.reasons.append(f"rule {rule} -> {where} (queued since {queued_at.isoformat()})")
     return run.to_target(where, via, queued_at=queued_at)
+
+
+def _first_matched(policy: RoutingPolicy, checks: tuple[RuleCheck, ...]) -> Rule | None:
+    matched = next((check.rule for check in checks if check.matched), None)
+    return None if matched is None else policy.rule(matched)
 
 
 def _chosen(candidate: Candidate) -> Candidate:
@@ -246,6 +258,7 @@ class _Run:
     exclude: frozenset[str]
     rule: str
     reasons: list[str]
+    checks: tuple[RuleCheck, ...] = ()
     candidates: list[Candidate] = field(default_factory=list)
     account: dict[str, str] | None = None
     strategy: str | None = None
@@ -342,5 +355,5 @@ class _Run:
             via=via, outcome=outcome, owner_id=owner_id, team_id=team_id, strategy=self.strategy,
             candidates=tuple(self.candidates), state_before=self.state_before, state_after=self.state_after,
             sla_minutes=minutes, sla=sla, reason="; ".join(self.reasons), account=self.account,
-            queue=queue, excluded=tuple(sorted(self.exclude)),
+            queue=queue, excluded=tuple(sorted(self.exclude)), rules=self.checks,
         )

@@ -25,7 +25,17 @@ from pydantic_core import InitErrorDetails
 from services.routing.domain.document_fields import NonEmpty
 from services.routing.domain.lead_facts import LeadFacts
 from services.routing.domain.owners import Owner, WorkingHours
-from services.routing.domain.rules import Fallback, QueueSettings, QueueSpec, Rule, SlaSpec, Target, Team, target
+from services.routing.domain.rules import (
+    Fallback,
+    QueueSettings,
+    QueueSpec,
+    Rule,
+    RuleCheck,
+    SlaSpec,
+    Target,
+    Team,
+    target,
+)
 from shared.identity import FREE_MAIL_DOMAINS
 from shared.reviewed_documents import DocumentVersion, fail, load_yaml_document, parse_document, problem
 from shared.validation import CleanInput
@@ -186,6 +196,10 @@ class RoutingPolicy(CleanInput):
     def match_rule(self, facts: LeadFacts) -> Rule | None:
         """The first rule, in file order, whose conditions the lead meets."""
         return next((r for r in self.rules if r.when.matches(facts)), None)
+
+    def check_rules(self, facts: LeadFacts) -> tuple[RuleCheck, ...]:
+        """Every rule, in file order, tried on the lead: the explanation of ``match_rule``."""
+        return tuple(r.check(facts) for r in self.rules)
 
     def queue_for(self, where: Target | dict[str, str]) -> QueueSettings:
         """The queue of a team (its ``queue``) or of a named owner (``owner_queue``)."""

@@ -97,6 +97,13 @@ def _casefold(value: Any) -> str | None:
     return text or None
 
 
+def _number(value: float) -> str:
+    """1200 and 1200.0 as "1200", 2.5 as "2.5": no exponent for the sizes a rule compares."""
+    if isinstance(value, int):
+        return str(value)
+    return str(int(value)) if value.is_integer() else str(value)
+
+
 class Range(PolicyModel):
     """Inclusive bounds on a number; at least one of the two."""
 
@@ -122,6 +129,16 @@ class Range(PolicyModel):
         if value is None:
             return False
         return (self.gte is None or value >= self.gte) and (self.lte is None or value <= self.lte)
+
+    def failure(self, name: str, value: float | None) -> str | None:
+        """Why ``value`` is out of bounds, with the value ("company_size 1200 < 5000"); None: it holds."""
+        if value is None:
+            return f"{name} unknown"
+        if self.gte is not None and value < self.gte:
+            return f"{name} {_number(value)} < {_number(self.gte)}"
+        if self.lte is not None and value > self.lte:
+            return f"{name} {_number(value)} > {_number(self.lte)}"
+        return None
 
     def __str__(self) -> str:
         if self.gte is not None and self.lte is not None:
@@ -166,15 +183,29 @@ class When(PolicyModel):
         return _listed(value)
 
     def matches(self, facts: LeadFacts) -> bool:
+        return self.first_failure(facts) is None
+
+    def first_failure(self, facts: LeadFacts) -> str | None:
+        """The first condition the lead fails, in the order they are checked, with the lead's value
+        ("country FR not in US/CA", "company_size 1200 < 5000", "industry unknown"); None: all hold."""
         for name in ("country", "region", "state", "industry", "source"):
             wanted = getattr(self, name)
-            if wanted is not None and _casefold(getattr(facts, name)) not in {w.casefold() for w in wanted}:
-                return False
+            if wanted is None:
+                continue
+            value = _casefold(getattr(facts, name))
+            if value is None:
+                return f"{name} unknown"
+            if value not in {w.casefold() for w in wanted}:
+                return f"{name} {getattr(facts, name).strip()} not in {_some(wanted)}"
         if self.grade is not None and not any(grade_matches(facts.grade, p) for p in self.grade):
-            return False
-        if self.company_size is not None and not self.company_size.holds(facts.company_size):
-            return False
-        return self.score is None or self.score.holds(facts.score)
+            return "grade unknown" if facts.grade is None else f"grade {facts.grade} not in {_some(self.grade)}"
+        numbers: tuple[tuple[str, Range | None, int | None], ...] = (
+            ("company_size", self.company_size, facts.company_size), ("score", self.score, facts.score))
+        for number, bounds, amount in numbers:
+            failed = None if bounds is None else bounds.failure(number, amount)
+            if failed is not None:
+                return failed
+        return None
 
     def describe(self) -> str:
         parts = []
@@ -189,6 +220,27 @@ class When(PolicyModel):
         return " and ".join(parts) or "any lead"
 
 
+def _some(items: tuple[str, ...], shown: int = 6) -> str:
+    """A rule's list for an explanation: all of a short one, the first few of a long one."""
+    listed = "/".join(items[:shown])
+    return listed if len(items) <= shown else f"{listed}/... ({len(items)} in all)"
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """One rule tried on a lead: whether it matched and, if not, the first condition that failed."""
+
+    rule: str
+    matched: bool
+    failed: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "matched": self.matched, "failed": self.failed}
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {'matched' if self.matched else self.failed}"
+
+
 class Rule(PolicyModel):
     """When the lead matches ``when``, it goes to ``assign_to`` (or, with ``account_match``, to the owner
     of its company's account when they are available)."""
@@ -199,6 +251,10 @@ class Rule(PolicyModel):
     assign_to: Target
     account_match: StrictBool = True
     sla_minutes: PositiveInt | None = None
+
+    def check(self, facts: LeadFacts) -> RuleCheck:
+        failed = self.when.first_failure(facts)
+        return RuleCheck(self.name, failed is None, failed)
 
     @field_validator("name")
     @classmethod

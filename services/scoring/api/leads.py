@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
+
+from fastapi import Query
 
 from services.scoring.api.dependencies import Definitions, Reads
-from services.scoring.api.models import LeadProfileView, LeadScore, Submission
+from services.scoring.api.models import LeadProfileView, LeadScore, RuleMissView, Submission
+from services.scoring.domain.definition import DefinitionError, LeadDefinition, parse_definition
+from services.scoring.domain.scoring import rules_not_fired
+from services.scoring.repository import DefinitionStore
 from shared.errors import NotFound
 from shared.service.access import READERS, guarded_router
 from shared.service.errors import error_responses
@@ -16,17 +22,37 @@ router = guarded_router(tags=["leads"])
 @router.get("/leads/{lead_id}/score", response_model=LeadScore, responses=error_responses(404, 422, 503),
             dependencies=[READERS],
             summary="A lead's score, grade and stage, and the rules that fired")
-async def lead_score(lead_id: uuid.UUID, reads: Reads, definitions: Definitions) -> LeadScore:
+async def lead_score(lead_id: uuid.UUID, reads: Reads, definitions: Definitions,
+                     not_fired: Annotated[bool, Query(description="also list the rules that did not fire, "
+                                                                  "each with why")] = False) -> LeadScore:
     found = await reads.score_of(lead_id)
     if found is None:
         raise NotFound(f"no lead {lead_id} has been scored")
     score = LeadScore.model_validate(found, from_attributes=True)
-    definition = definitions.active
-    if not score.qualified and score.grade and score.definition_version == definition.version \
-            and score.score >= definition.thresholds.mql:  # the version that scored it says why it held it
+    definition = await _scored_by(definitions, score.definition_version)
+    if definition is None:
+        return score
+    if not score.qualified and score.grade and score.score >= definition.thresholds.mql:
         score.held_because = definition.qualification.held_because(score.fit_score, score.engagement_score,
                                                                     score.grade)
+    if not_fired:
+        misses = rules_not_fired(definition, found.profile, (hit.rule for hit in score.rules_fired))
+        score.rules_not_fired = [RuleMissView(rule=m.rule, kind=m.kind, points=m.points, why=m.why) for m in misses]
     return score
+
+
+async def _scored_by(definitions: DefinitionStore, version: str | None) -> LeadDefinition | None:
+    """The definition version that scored a lead: the one that says why it held it back or what did not
+    fire (None: not scored yet, or a version no longer stored)."""
+    if version is None or version == definitions.active.version:
+        return definitions.active if version is not None else None
+    stored = await definitions.get(version)
+    if stored is None:
+        return None
+    try:
+        return parse_definition(stored)
+    except DefinitionError:  # stored by a release whose rules this one no longer reads
+        return None
 
 
 @router.get("/leads/{lead_id}/profile", response_model=LeadProfileView, responses=error_responses(404, 422, 503),

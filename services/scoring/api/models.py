@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -92,6 +92,17 @@ class LeadScore(BaseModel):
     held_because: str | None = Field(None, description="at or above the MQL line yet not qualified because of "
                                                        "the definition's qualification (a minimum fit or "
                                                        "engagement, or the grade cells): why")
+    rules_not_fired: list[RuleMissView] | None = Field(None, description=(
+        "with ?not_fired=true: every rule of the definition version that scored the lead which did not fire, "
+        "in file order, with why (\"company_size 20000 not in [50, 4999]\", \"no demo_request activity counts "
+        "in this cycle\"); null otherwise"))
+
+
+class RuleMissView(BaseModel):
+    rule: str
+    kind: Literal["fit", "engagement"]
+    points: int = Field(description="what the rule would have added (negative: taken away)")
+    why: str
 
 
 class Submission(BaseModel):

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from services.scoring.domain.definition import EngagementRule, FitRule, LeadDefinition
 from shared.events.payloads import Stage
@@ -105,47 +105,79 @@ def score_lead(definition: LeadDefinition, profile: Mapping[str, Any], activitie
 
 def evaluate_fit_rule(definition: LeadDefinition, rule: FitRule, profile: Mapping[str, Any]) -> RuleHit | None:
     """The rule's hit with a plain-words detail when it matches the profile, else None."""
-    detail = _fit_detail(definition, rule, profile.get(rule.field))
-    return None if detail is None else RuleHit(rule.name, rule.points, detail)
+    fired, detail = _fit_check(definition, rule, profile.get(rule.field))
+    return RuleHit(rule.name, rule.points, detail) if fired else None
 
 
-def _fit_detail(definition: LeadDefinition, rule: FitRule, value: Any) -> str | None:
+@dataclass(frozen=True)
+class RuleMiss:
+    """A rule that did not fire, and why in plain words ("company_size 20000 not in [50, 4999]")."""
+
+    rule: str
+    kind: Literal["fit", "engagement"]
+    points: int
+    why: str
+
+
+def rules_not_fired(definition: LeadDefinition, profile: Mapping[str, Any], fired: Iterable[str]
+                    ) -> tuple[RuleMiss, ...]:
+    """The definition's rules missing from ``fired`` (a score's rules), in file order, with why: a fit
+    rule's failed test on the profile, an engagement rule's missing activity."""
+    done = set(fired)
+    misses = [RuleMiss(rule.name, "fit", rule.points, _fit_check(definition, rule, profile.get(rule.field))[1])
+              for rule in definition.fit_rules if rule.name not in done]
+    misses += [RuleMiss(rule.name, "engagement", rule.points, f"no {rule.activity} activity counts in this cycle")
+               for rule in definition.engagement_rules if rule.name not in done]
+    return tuple(misses)
+
+
+def _fit_check(definition: LeadDefinition, rule: FitRule, value: Any) -> tuple[bool, str]:
+    """Whether the rule fires on ``value``, and why or why not, with the value."""
     field, op, expected = rule.field, rule.op, rule.value
     if op == "present":
-        return f"{field} present" if _present(value) else None
+        return (True, f"{field} present") if _present(value) else (False, f"{field} missing")
     if op == "missing":
-        return f"{field} missing" if not _present(value) else None
+        return (True, f"{field} missing") if not _present(value) else (False, f"{field} present")
     if not _present(value):
-        return None
+        return False, f"{field} missing"
     shown = f"{field} {_show(value)}"
     if op == "equals":
-        return f"{shown} equals {_show(expected)}" if _same(value, expected) else None
+        return _either(_same(value, expected), f"{shown} equals {_show(expected)}",
+                       f"{shown} does not equal {_show(expected)}")
     if op == "one_of":
-        return f"{shown} is one of {_show_list(expected)}" if any(_same(value, v) for v in expected) else None
+        return _either(any(_same(value, v) for v in expected), f"{shown} is one of {_show_list(expected)}",
+                       f"{shown} is not one of {_show_list(expected)}")
     if op in ("between", "gte", "lte"):
         number = _number(value)
         if number is None:
-            return None
+            return False, f"{shown} is not a number"
         if op == "between":
             low, high = expected
-            return f"{shown} in [{_show(low)}, {_show(high)}]" if low <= number <= high else None
+            bounds = f"[{_show(low)}, {_show(high)}]"
+            return _either(low <= number <= high, f"{shown} in {bounds}", f"{shown} not in {bounds}")
         if op == "gte":
-            return f"{shown} >= {_show(expected)}" if number >= expected else None
-        return f"{shown} <= {_show(expected)}" if number <= expected else None
+            return _either(number >= expected, f"{shown} >= {_show(expected)}", f"{shown} < {_show(expected)}")
+        return _either(number <= expected, f"{shown} <= {_show(expected)}", f"{shown} > {_show(expected)}")
     text = value if isinstance(value, str) else str(value)
     if op == "contains_any":
         found = [w for w in expected if _whole_word(w).search(text)]
-        return f"{shown} contains {_show_list(found)}" if found else None
+        return _either(bool(found), f"{shown} contains {_show_list(found)}",
+                       f"{shown} contains none of {_show_list(expected)}")
     if op == "pattern":
-        return f"{shown} matches /{expected}/" if _regex(expected).search(text) else None
+        return _either(bool(_regex(expected).search(text)), f"{shown} matches /{expected}/",
+                       f"{shown} does not match /{expected}/")
     if op == "email_domain_class":
         entry = domain_in_class(text, definition.domain_class(expected))
-        if entry is None:
-            return None
         domain = domain_of(text)
+        if entry is None:
+            return False, f"{field} {_show(domain)} is not {expected}"
         via = "" if entry == domain else f" (subdomain of {entry})"
-        return f"{field} {_show(domain)} is {expected}{via}"
+        return True, f"{field} {_show(domain)} is {expected}{via}"
     raise ValueError(f"unknown op {op!r}")
+
+
+def _either(fired: bool, hit: str, miss: str) -> tuple[bool, str]:
+    return (True, hit) if fired else (False, miss)
 
 
 def domain_in_class(value: str, domains: frozenset[str]) -> str | None:
