@@ -122,10 +122,12 @@ def rules_short(rules: Sequence[Mapping[str, Any]] | None) -> str:
 
 
 def qualification(scored: Mapping[str, Any]) -> str:
-    """'qualified (new)' on the one score per cycle that first reached MQL, else qualified or not."""
+    """'qualified (new)' on the one score per cycle that first reached MQL, else qualified or not;
+    'by hand' when a person's judgement call decided it."""
+    by_hand = " by hand" if scored.get("judgement") else ""
     if not scored.get("qualified"):
-        return "not qualified"
-    return "qualified (new)" if scored.get("newly_qualified") else "qualified"
+        return f"not qualified{by_hand}"
+    return f"qualified{by_hand} (new)" if scored.get("newly_qualified") else f"qualified{by_hand}"
 
 
 def event_facts(event_type: str, payload: Mapping[str, Any]) -> str:

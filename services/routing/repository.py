@@ -108,13 +108,17 @@ class OpenAssignment:
     escalated_at: datetime | None
     reassignments: int
     sla_minutes: int | None
+    by_hand: bool = False  # a person assigned it (the decision's via is "manual")
+    status: str = "assigned"
 
 
 def _open(row: Row[Any]) -> OpenAssignment:
-    minutes = (row.decision or {}).get("sla_minutes")
+    decision = row.decision or {}
+    minutes = decision.get("sla_minutes")
     return OpenAssignment(row.id, row.lead_id, row.cycle, row.owner_id, row.assigned_at, row.sla_due_at,
                           row.sla_reassign_at, row.escalated_at, row.reassignments,
-                          minutes if isinstance(minutes, int) else None)
+                          minutes if isinstance(minutes, int) else None, decision.get("via") == "manual",
+                          row.status)
 
 
 @dataclass(frozen=True)
@@ -309,6 +313,13 @@ class RoutingRepository(Repository):
             select(assignments).where(assignments.c.owner_id == owner_id, assignments.c.status == "assigned")
         )).all()
         return [_open(r) for r in rows]
+
+    async def assignment_of(self, lead_id: uuid.UUID, cycle: int) -> OpenAssignment | None:
+        """The lead's assignment in ``cycle``, whatever its status (None: not assigned in it)."""
+        row = (await self.session.execute(
+            select(assignments).where(assignments.c.lead_id == lead_id, assignments.c.cycle == cycle)
+        )).first()
+        return None if row is None else _open(row)
 
     async def sla_due(self, now: datetime, limit: int) -> list[OpenAssignment]:
         """Open assignments whose clock needs looking at: the deadline passed (not escalated yet),

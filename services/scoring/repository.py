@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scoring.domain.calibration import CalibrationLead
 from services.scoring.domain.definition import LeadDefinition, parse_definition
+from services.scoring.domain.qualification import Judgement
 from services.scoring.domain.scoring import Activity
 from services.scoring.domain.simulation import StoredLead
 from services.scoring.tables import activities, definitions, lead_outcomes, leads, metadata, submissions
@@ -54,6 +55,7 @@ class LeadRow:
     mql_cycle: int | None = None
     engagement_since: datetime | None = None
     rescored_at: datetime | None = None
+    judgement: dict[str, Any] | None = None  # ``domain.qualification.Judgement``, as stored
 
 
 LEAD_COLUMNS = tuple(f.name for f in fields(LeadRow))
@@ -78,6 +80,7 @@ class ScoreView:
     definition_version: str | None
     rescored_at: datetime | None
     profile: dict[str, Any]
+    judgement: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ class ScoringRepository(Repository):
                          engagement_score=row.engagement_score, score=row.score, qualified=row.qualified,
                          stage=row.stage, grade=row.grade, rules_fired=row.rules_fired,
                          definition_version=row.definition_version, rescored_at=row.rescored_at,
-                         profile=row.profile)
+                         profile=row.profile, judgement=row.judgement)
 
     async def profile_of(self, lead_id: uuid.UUID) -> tuple[str, dict[str, Any], list[SubmissionView]] | None:
         """The merged profile and every submission it was merged from, oldest first."""
@@ -190,7 +193,8 @@ class ScoringRepository(Repository):
         for a in counted:
             by_lead[a.lead_id].append(Activity(a.activity_type, a.occurred_at))
         return [StoredLead(lead_id=str(r.lead_id), email=r.email, source=r.source, campaign=r.campaign,
-                           profile=r.profile, activities=tuple(by_lead.get(r.lead_id, ())), cycle=r.cycle)
+                           profile=r.profile, activities=tuple(by_lead.get(r.lead_id, ())), cycle=r.cycle,
+                           judgement=Judgement.from_dict(r.judgement))
                 for r in rows]
 
     async def calibration_leads(self) -> list[CalibrationLead]:

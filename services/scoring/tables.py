@@ -41,6 +41,7 @@ leads = Table(
     Column("correlation_id", String(100), nullable=True),
     Column("rescored_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("judgement", JSONB, nullable=True),  # qualified or disqualified by hand, for one cycle
 )
 
 activities = Table(

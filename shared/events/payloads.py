@@ -19,11 +19,11 @@ from shared.events.topics import Topic
 
 Stage = Literal["below", "mql", "fast_track"]
 """Where a score puts a lead: below the MQL threshold, an MQL, or hot (fast track)."""
-ScoreTrigger = Literal["captured", "activity", "definition", "decay"]
+ScoreTrigger = Literal["captured", "activity", "definition", "decay", "manual"]
 """What made scoring look at the lead again."""
 Strategy = Literal["round_robin", "weighted_round_robin", "least_loaded"]
 """How a team shares its leads."""
-RoutedVia = Literal["account_match", "rule", "fallback"]
+RoutedVia = Literal["account_match", "rule", "fallback", "manual"]
 """How the target was found when no team strategy chose the owner."""
 SlaAction = Literal["escalate", "reassign", "give_up", "no_one_to_reassign"]
 """What the SLA clock did when a deadline passed."""
@@ -122,7 +122,10 @@ class _ScoreFields(Payload):
     source: str | None = None
     held_because: str | None = None
     """At or above the threshold, yet not qualified: why (a minimum fit or engagement, or a
-    grade cell the definition's ``qualification`` does not allow)."""
+    grade cell the definition's ``qualification`` does not allow, or a person disqualified it)."""
+    judgement: dict[str, Any] | None = None
+    """A person qualified or disqualified the lead by hand in this cycle: ``{cycle, qualified,
+    by, reason, at}``; it decides ``qualified`` whatever the score says, until the cycle ends."""
 
 
 class LeadScored(_ScoreFields):

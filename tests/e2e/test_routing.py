@@ -53,6 +53,7 @@ TEST_POLICY = {
         {"id": "d2", "name": "Staying", "email": "d2@example.com", **ALWAYS},
         {"id": "away", "name": "Away", "email": "away@example.com", "status": "paused", **ALWAYS},
         {"id": "key.account", "name": "Key Account", "email": "key@example.com", **ALWAYS},
+        {"id": "not.in", "name": "Not In", "email": "not.in@example.com", "status": "paused", **ALWAYS},
     ],
     "teams": [
         {"id": "weighted", "name": "Weighted", "members": ["w3", "w2", "w1"], "strategy": "weighted_round_robin"},
@@ -61,15 +62,18 @@ TEST_POLICY = {
         {"id": "deact", "name": "Deactivation", "members": ["d1", "d2"], "strategy": "round_robin"},
         {"id": "waiting", "name": "Waiting", "members": ["away"], "strategy": "round_robin",
          "queue": {"max_wait_minutes": 600, "fallback": {"team": "weighted"}}},
+        {"id": "parked", "name": "Parked", "members": ["not.in"], "strategy": "round_robin",
+         "queue": {"max_wait_minutes": 600, "fallback": {"team": "weighted"}}},
     ],
     "rules": [
         {"name": "capped_rule", "when": {"source": ["capped-test"]}, "assign_to": {"team": "small"}},
         {"name": "sla_rule", "when": {"source": ["sla-test"]}, "assign_to": {"team": "sla_team"}, "sla_minutes": 1},
         {"name": "deact_rule", "when": {"source": ["deact-test"]}, "assign_to": {"team": "deact"}},
         {"name": "queue_rule", "when": {"source": ["queue-test"]}, "assign_to": {"team": "waiting"}},
+        {"name": "parked_rule", "when": {"source": ["manual-test"]}, "assign_to": {"team": "parked"}},
     ],
     "fallback": {"team": "weighted"},
-    "sla": {"default_minutes": 600, "reassign_after_minutes": 1, "max_reassignments": 1},
+    "sla": {"default_minutes": 600, "by_grade": {"C3": 1}, "reassign_after_minutes": 1, "max_reassignments": 1},
 }
 
 
@@ -124,10 +128,10 @@ def routing_stack(crm: str) -> Iterator[tuple[Stack, ServiceProcess]]:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def scored(email: str, source: str) -> Envelope:
+def scored(email: str, source: str, grade: str = "A4") -> Envelope:
     return Envelope.start(LeadScored(email=email, cycle=1, definition_version="t", fit_score=70,
                                      engagement_score=0, score=70, threshold=50, qualified=True, rules_fired=[],
-                                     stage="mql", grade="A4", newly_qualified=True, source=source,
+                                     stage="mql", grade=grade, newly_qualified=True, source=source,
                                      profile=LeadProfile(country="US", company_size=200)),
                           lead_id=lead_id_for(email), correlation_id=f"rt-{email}", producer="test")
 
@@ -401,3 +405,46 @@ async def test_owners_and_teams_change_through_the_api_and_preview_one_lead(rout
         assert (preview["outcome"], preview["owner_id"], preview["rule"]) == ("assigned", "newbie", "fresh_rule")
         assert preview["policy_version"] == "with-fresh-rule"
         assert not await query(stack.database_url, "SELECT 1 FROM routing.assignments WHERE owner_id = 'newbie'")
+
+
+async def test_a_lead_assigned_by_hand_is_held_to_the_sla_and_never_moved_by_the_clock(routing_stack):
+    stack, _ = routing_stack
+    lead = scored(f"manual.{uuid.uuid4().hex[:6]}@manual.com", "manual-test", grade="C3")  # SLA: 1 minute
+    lead_id = str(lead.lead_id)
+    await produce(stack.kafka_bootstrap, [lead])
+    routing = stack.urls["routing"]
+    await asyncio.to_thread(wait_for, lambda: any(q["lead_id"] == lead_id for q in
+                                                  httpx.get(f"{routing}/queues", headers=staff(stack)).json()),
+                            20, "the lead in the parked team's queue")
+    path = f"/leads/{lead_id}/assignment"
+    body = {"owner_id": "spare", "reason": "spoke to them at the booth"}
+    async with httpx.AsyncClient(base_url=routing) as client:
+        viewer = {"Authorization": f"Bearer {stack.secrets.role_tokens['viewer']}"}
+        assert (await client.post(path, json=body, headers=viewer)).status_code == 403
+        assert (await client.post(path, json=body)).status_code == 401
+        blank = await client.post(path, json={**body, "reason": "  "}, headers=staff(stack))
+        assert blank.status_code == 422 and "reason" in blank.text
+        unknown = await client.post(path, json={**body, "owner_id": "nobody"}, headers=staff(stack))
+        assert unknown.status_code == 404 and "no owner 'nobody'" in unknown.json()["detail"]
+
+        done = await client.post(path, json=body, headers=staff(stack))
+        assert done.status_code == 200, done.text
+        answer = done.json()
+        assert (answer["owner_id"], answer["previous_owner_id"], answer["decision"]["via"]) == ("spare", None,
+                                                                                               "manual")
+        assert answer["decision"]["manual"]["reason"] == "spoke to them at the booth"
+        again = await client.post(path, json=body, headers=staff(stack))
+        assert again.status_code == 409 and "already assigned to spare" in again.json()["detail"]
+
+    [routed] = await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {lead_id}, at_least=1)
+    assert (routed.payload["owner_id"], routed.payload["strategy"], routed.payload["rule"]) == ("spare", "manual",
+                                                                                                "manual")
+    assert routed.payload["decision"]["manual"]["by"] == answer["decision"]["manual"]["by"]
+    # the SLA clock holds the new owner to a minute (three seconds here): escalated, then left with them
+    breaches = await events_for(stack.kafka_bootstrap, LEAD_SLA, {lead_id}, at_least=2, timeout_s=40)
+    assert [(b.payload["action"], b.payload["owner_id"]) for b in breaches] == [("escalate", "spare"),
+                                                                                ("give_up", "spare")]
+    rows = await query(stack.database_url, "SELECT owner_id, rule, status, escalated_at IS NOT NULL, "
+                       "sla_reassign_at FROM routing.assignments WHERE lead_id = :lead", lead=lead.lead_id)
+    assert [tuple(r) for r in rows] == [("spare", "manual", "assigned", True, None)]
+    assert len(await events_for(stack.kafka_bootstrap, LEAD_ROUTED, {lead_id}, at_least=1)) == 1

@@ -221,3 +221,65 @@ def test_an_enterprise_buyer_qualifies_on_fit_and_both_explanations_say_why(inta
     assert first["rule"] == "enterprise_americas" and first["target"] == {"team": "americas_enterprise"}
     assert first["rules"][0] == {"rule": "enterprise_americas", "matched": True, "failed": None}
     assert first["rules"][1]["failed"].startswith("country US not in GB/IE/DE")
+
+
+async def _routing_view(database_url: str, lead_id: str) -> tuple[int | None, int]:
+    """The score routing last saw for the lead, and how many assignments it has."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            seen = (await conn.execute(text("SELECT (facts->>'score')::int FROM routing.routed_leads "
+                                            "WHERE lead_id = :id"), {"id": uuid.UUID(lead_id)})).scalar()
+            owned = (await conn.execute(text("SELECT count(*) FROM routing.assignments WHERE lead_id = :id"),
+                                        {"id": uuid.UUID(lead_id)})).scalar_one()
+    finally:
+        await engine.dispose()
+    return seen, owned
+
+
+def test_a_lead_qualified_by_hand_is_routed_and_the_timeline_says_who_and_why(stack, intake, scoring, feedback):
+    email = f"student.{uuid.uuid4().hex[:10]}@gmail.com"
+    lead_id = intake.post("/leads", json={"email": email, "job_title": "Student", "country": "US"}).json()["lead_id"]
+    wait_for_event(feedback, lead_id, "lead.nurture")
+    path = f"/leads/{lead_id}/qualification"
+    body = {"qualified": True, "reason": "the professor runs a 40-seat lab and asked for a quote"}
+    viewer = {"Authorization": f"Bearer {stack.secrets.role_tokens['viewer']}"}
+    assert scoring.post(path, json=body, headers=viewer).status_code == 403
+    blank = scoring.post(path, json={**body, "reason": " "})
+    assert blank.status_code == 422 and blank.json()["detail"][0]["field"] == "reason"
+    assert scoring.post(f"/leads/{uuid.uuid4()}/qualification", json=body).status_code == 404
+
+    judged = scoring.post(path, json=body)
+    assert judged.status_code == 200, judged.text
+    score = judged.json()
+    assert (score["qualified"], score["stage"], score["score"]) == (True, "mql", -45)
+    assert score["judgement"]["reason"] == body["reason"] and score["judgement"]["cycle"] == 1
+
+    events = wait_for_event(feedback, lead_id, "lead.routed")["events"]
+    [routed] = [e["payload"] for e in events if e["type"] == "lead.routed"]
+    assert routed["owner_id"] in {"ana.silva", "ben.okafor", "chloe.martin"}
+    manual = [e["payload"] for e in events if e["type"] == "lead.scored" and e["payload"]["trigger"] == "manual"]
+    assert len(manual) == 1 and manual[0]["judgement"]["by"] == score["judgement"]["by"]
+    assert manual[0]["qualified"] is True and manual[0]["newly_qualified"] is True
+
+    intake.post("/activities", json={"email": email, "activity_type": "email_click"})  # the call still stands
+    wait_for_event(feedback, lead_id, "lead.scored", count=3)
+    assert scored_events(feedback, lead_id)[-1]["qualified"] is True
+
+
+def test_a_lead_disqualified_by_hand_stays_nurtured_when_it_engages(scoring, intake, feedback, stack, email):
+    lead_id = intake.post("/leads", json={"email": email, **FIT_45}).json()["lead_id"]
+    wait_for_event(feedback, lead_id, "lead.nurture")
+    judged = scoring.post(f"/leads/{lead_id}/qualification", json={"qualified": False, "reason": "a reseller"})
+    assert judged.status_code == 200, judged.text
+    assert judged.json()["held_because"].startswith("disqualified by hand by ")
+
+    intake.post("/activities", json={"email": email, "activity_type": "demo_request"})  # 45 + 40: would route
+    wait_for_event(feedback, lead_id, "lead.scored", count=3)
+    last = scored_events(feedback, lead_id)[-1]
+    assert (last["score"], last["qualified"], last["stage"]) == (85, False, "below")
+    assert last["held_because"].endswith(": a reseller")
+    # routing has read that score (it keeps the facts of every score) and assigned nobody
+    seen = wait_for(lambda: (view := asyncio.run(_routing_view(stack.database_url, lead_id)))[0] == 85 and view,
+                    what="routing to read the last score")
+    assert seen == (85, 0)

@@ -19,17 +19,19 @@ import pytest
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.routing.domain.manual import JudgementCall
 from services.routing.domain.policy import RoutingPolicy, load_policy, parse_policy
 from services.routing.repository import RoutingRepository, policy_store
 from services.routing.tables import accounts, assignments, decisions, metadata, queued, routed_leads, strategy_states
 from services.routing.use_cases.accounts import put_account
 from services.routing.use_cases.assignment import Router
+from services.routing.use_cases.manual_assignment import ManualAssignment, assign_lead_by_hand
 from services.routing.use_cases.policy_changes import deactivate_owner
 from services.routing.use_cases.previews import preview_candidate
 from services.routing.use_cases.route_leads import route_leads
 from services.routing.use_cases.sla_clock import RoutingClock
 from shared.db.metadata import outbox_table
-from shared.errors import InvalidInput
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.events.codec import Event, decode
 from shared.events.envelope import Envelope
 from shared.events.payloads import (
@@ -353,3 +355,102 @@ async def test_an_account_refuses_free_mail_and_unknown_owners_and_stores_the_re
     assert (row.domain, row.owner_id, row.name) == ("acme.co.uk", "chloe.martin", "Acme UK")
     [envelope] = await route(router, session, lead_scored("ada@eu.acme.co.uk"))
     assert (routed(envelope).owner_id, routed(envelope).strategy) == ("chloe.martin", "account_match")
+
+
+# -- judgement calls: assigned by hand ---------------------------------------------------------------
+
+
+async def by_hand(router: Router, session: AsyncSession, email: str, owner_id: str, *, now: datetime = NOW,
+                  reason: str = "knows the account") -> tuple[ManualAssignment, list[Envelope]]:
+    before = len(await emitted(session))
+    done = await assign_lead_by_hand(router, RoutingRepository(session), lead_id_for(email), owner_id,
+                                     JudgementCall("rita.revops", reason), now=now)
+    return done, (await emitted(session))[before:]
+
+
+async def test_a_lead_reassigned_by_hand_says_who_and_why_and_automatic_routing_leaves_it(
+        session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> None:
+    router = await router_for(sessions, desk_policy())
+    score = lead_scored("ada@acme.com")
+    [first] = await route(router, session, score)
+    assert routed(first).owner_id == "ann"
+
+    done, [envelope] = await by_hand(router, session, "ada@acme.com", "bob", now=NOW + timedelta(minutes=3))
+    assert (done.owner_id, done.previous_owner_id, done.cycle) == ("bob", "ann", 1)
+    payload = routed(envelope)
+    assert (payload.owner_id, payload.reassigned_from, payload.strategy, payload.rule) == ("bob", "ann", "manual",
+                                                                                             "manual")
+    assert payload.reason == "assigned by hand to bob by rita.revops: knows the account"
+    assert payload.sla_due_at == NOW + timedelta(minutes=13)  # the policy's SLA, from the moment of the call
+    assert payload.decision["manual"] == {"by": "rita.revops", "reason": "knows the account"}
+    assert payload.decision["via"] == "manual" and payload.decision["rules"] == []  # the desk policy has none
+    row = await assignment_of(session, "ada@acme.com")
+    assert (row.owner_id, row.reassignments, row.status, row.rule) == ("bob", 1, "assigned", "manual")
+    kinds = (await session.execute(select(decisions.c.kind).order_by(decisions.c.id))).scalars().all()
+    assert kinds == ["assigned", "reassigned"]
+
+    # the next automatic decision in the cycle respects it: a new score moves nothing
+    assert await route(router, session, lead_scored("ada@acme.com", score=80)) == []
+    assert await route(router, session, lead_scored("ada@acme.com", qualified=False, score=20)) == []
+    assert (await assignment_of(session, "ada@acme.com")).owner_id == "bob"
+
+
+async def test_the_sla_clock_escalates_a_hand_made_assignment_but_never_moves_it(
+        session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> None:
+    router = await router_for(sessions, desk_policy())  # 10 minutes to accept, reassign 5 later, once
+    await route(router, session, lead_scored("ada@acme.com"))
+    await by_hand(router, session, "ada@acme.com", "bob")
+    clock = Clock(NOW)
+    routing_clock = RoutingClock(sessions, router, on_emitted=lambda: None, interval_s=1, clock=clock)
+    minute = timedelta(minutes=1)
+
+    [escalated] = await tick_at(routing_clock, clock, session, NOW + 10 * minute)
+    assert breach(escalated) == ("escalate", "bob", NOW + 10 * minute, 2)
+    [kept] = await tick_at(routing_clock, clock, session, NOW + 15 * minute)
+    assert breach(kept) == ("give_up", "bob", NOW + 15 * minute, 2)
+    assert await tick_at(routing_clock, clock, session, NOW + 60 * minute) == []
+    row = await assignment_of(session, "ada@acme.com")
+    assert (row.owner_id, row.sla_reassign_at, row.escalated_at) == ("bob", None, NOW + 10 * minute)
+
+
+async def test_a_nurtured_or_queued_lead_can_be_given_to_someone_by_hand(
+        session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> None:
+    router = await router_for(sessions, desk_policy())
+    [nurture] = await route(router, session, lead_scored("sam@acme.com", qualified=False, score=30))
+    assert nurture.type == "lead.nurture"
+    done, [envelope] = await by_hand(router, session, "sam@acme.com", "ann", reason="asked for a call at the booth")
+    assert (done.previous_owner_id, routed(envelope).owner_id, routed(envelope).reassigned_from) == (None, "ann",
+                                                                                                   None)
+    assert await route(router, session, lead_scored("sam@acme.com")) == []  # qualified later: still ann's
+
+    paused = await router_for(sessions, desk_policy(status="paused"))
+    assert await route(paused, session, lead_scored("eve@acme.com")) == []  # nobody available: queued
+    assert await count(session, queued) == 1
+    done, [envelope] = await by_hand(paused, session, "eve@acme.com", "bob")
+    assert routed(envelope).reason.endswith("(bob is paused now; the SLA counts their working time)")
+    assert await count(session, queued) == 0
+    assert (await assignment_of(session, "eve@acme.com")).owner_id == "bob"
+
+
+async def test_assigning_by_hand_refuses_what_it_cannot_do_and_changes_nothing(
+        session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> None:
+    policy = parse_policy({**desk_policy().model_dump(mode="json", exclude_none=True), "version": "test-desk.2",
+                           "owners": [*desk_policy().model_dump(mode="json", exclude_none=True)["owners"],
+                                      {"id": "gone", "name": "Gone", "email": "gone@example.com",
+                                       "status": "inactive"}]})
+    router = await router_for(sessions, policy)
+    await route(router, session, lead_scored("ada@acme.com"))  # ann
+    with pytest.raises(Conflict, match="already assigned to ann"):
+        await by_hand(router, session, "ada@acme.com", "ann")
+    with pytest.raises(NotFound, match="no owner 'nobody'"):
+        await by_hand(router, session, "ada@acme.com", "nobody")
+    with pytest.raises(Conflict, match="gone is inactive"):
+        await by_hand(router, session, "ada@acme.com", "gone")
+    with pytest.raises(NotFound, match="routing has not seen lead"):
+        await by_hand(router, session, "stranger@acme.com", "bob")
+    await route(router, session, outcome("ada@acme.com", Outcome.ACCEPTED))
+    with pytest.raises(Conflict, match="was accepted by ann in cycle 1"):
+        await by_hand(router, session, "ada@acme.com", "bob")
+    row = await assignment_of(session, "ada@acme.com")
+    assert (row.owner_id, row.reassignments, row.status) == ("ann", 0, "accepted")
+    assert await count(session, decisions) == 1

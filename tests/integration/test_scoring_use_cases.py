@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,9 +25,11 @@ from services.scoring.domain.definition import LeadDefinition, load_definition, 
 from services.scoring.repository import ScoringRepository, definition_store
 from services.scoring.tables import activities, lead_outcomes, leads, metadata, submissions
 from services.scoring.use_cases.definitions import simulate_definition
+from services.scoring.use_cases.judgement import judge_lead
 from services.scoring.use_cases.record_events import record_events
 from services.scoring.use_cases.rescore_sweep import Rescorer
 from shared.db.metadata import outbox_table
+from shared.errors import NotFound
 from shared.events.codec import Event
 from shared.events.envelope import Envelope
 from shared.events.payloads import (
@@ -293,3 +296,39 @@ async def test_the_sweep_lets_engagement_decay_with_time(session: AsyncSession,
         lead_id_for(ADA), 20, 65, "mql", "decay")
     assert (await lead_row(session)).rescored_at == later
     assert (await lead_row(session, "eve@acme.com")).rescored_at == NOW
+
+
+# -- judgement calls --------------------------------------------------------------------------------
+
+
+async def test_a_judgement_call_rescores_now_and_holds_through_activity_until_the_recycle(
+        session: AsyncSession) -> None:
+    student = {"job_title": "Student", "country": "BR"}
+    await record(session, captured("sam@gmail.com", **student))
+    later = NOW + timedelta(minutes=5)
+    before = len(await emitted(session))
+    row = await judge_lead(ScoringRepository(session), DEFINITION, lead_id_for("sam@gmail.com"), qualified=True,
+                           by="rita.revops", reason="runs a lab that buys", now=later)
+    assert (row.qualified, row.stage, row.score, row.mql_cycle) == (True, "mql", -55, 1)
+    [envelope] = (await emitted(session))[before:]
+    payload = scored(envelope)
+    assert (payload.trigger, payload.qualified, payload.newly_qualified) == ("manual", True, True)
+    assert payload.judgement == {"cycle": 1, "qualified": True, "by": "rita.revops",
+                                 "reason": "runs a lab that buys", "at": later.isoformat()}
+    stored = await lead_row(session, "sam@gmail.com")
+    assert stored.judgement == payload.judgement and stored.stage == "mql"
+
+    [again] = await record(session, activity("email_click", later, "sam@gmail.com"), now=later)
+    assert scored(again).qualified and not scored(again).newly_qualified  # the call still stands
+
+    [recycled] = await record(session, outcome(Outcome.RECYCLED, later, email="sam@gmail.com"),
+                              activity("email_click", later + timedelta(minutes=1), "sam@gmail.com"),
+                              now=later + timedelta(minutes=1))
+    assert (scored(recycled).cycle, scored(recycled).qualified, scored(recycled).judgement) == (2, False, None)
+
+
+async def test_a_judgement_call_on_an_unknown_lead_changes_nothing(session: AsyncSession) -> None:
+    with pytest.raises(NotFound, match="has been scored"):
+        await judge_lead(ScoringRepository(session), DEFINITION, uuid.uuid4(), qualified=True, by="r", reason="x",
+                         now=NOW)
+    assert await emitted(session) == []

@@ -142,6 +142,10 @@ def test_scored_and_routed_facts_say_why():
                   {"rule": "decision_maker", "points": 20, "detail": "..."},
                   {"rule": "free_mail_address", "points": -30}]}
     assert event_facts("lead.scored", scored).startswith("score 65/50 grade A4 stage mql qualified (new)")
+    judged = {**scored, "score": -55, "judgement": {"by": "rita", "reason": "x", "qualified": True}}
+    assert event_facts("lead.scored", judged).startswith("score -55/50 grade A4 stage mql qualified by hand (new)")
+    dropped = {**judged, "qualified": False, "newly_qualified": False, "stage": "below"}
+    assert "not qualified by hand" in event_facts("lead.scored", dropped)
     assert rules_short(scored["rules_fired"]) == "decision_maker +20, free_mail_address -30"
     routed = {"owner_id": "ana.silva", "owner_name": "Ana Silva", "team_id": "inbound", "rule": "fallback",
               "reason": "round robin chose ana.silva"}

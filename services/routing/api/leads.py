@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Any
 
-from services.routing.api.dependencies import Reads
-from services.routing.api.models import Assignment, RecordedDecision, Waiting
+from services.routing.api.dependencies import Reads, RouterDep, Writes
+from services.routing.api.models import (
+    Assignment,
+    ManualAssignmentIn,
+    ManualAssignmentView,
+    RecordedDecision,
+    Waiting,
+)
+from services.routing.domain.manual import JudgementCall
+from services.routing.use_cases.manual_assignment import assign_lead_by_hand
 from shared.errors import NotFound
-from shared.service.access import READERS, guarded_router
+from shared.events.envelope import utcnow
+from shared.service.access import READERS, RevOps, guarded_router
 from shared.service.errors import error_responses
 
 router = guarded_router(tags=["leads"])
@@ -35,6 +45,21 @@ async def lead_decisions(lead_id: uuid.UUID, reads: Reads) -> list[dict[str, Any
     if not rows:
         raise NotFound(f"no routing decision about lead {lead_id}")
     return [{**r.decision, "cycle": r.cycle, "kind": r.kind, "decided_at": r.decided_at} for r in rows]
+
+
+@router.post("/leads/{lead_id}/assignment", response_model=ManualAssignmentView,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503),
+             summary="Assign or reassign a lead by hand (RevOps), with a reason: a judgement call the SLA clock "
+                     "holds the new owner to")
+async def assign_by_hand(lead_id: uuid.UUID, body: ManualAssignmentIn, actor: RevOps, router: RouterDep,
+                         writes: Writes) -> ManualAssignmentView:
+    """The lead may be waiting in a queue, assigned and not accepted yet, or nurtured in its cycle; 409 once
+    it is accepted or closed, for an inactive owner, or for the owner it already has. 404 for a lead routing
+    has not seen or an owner the policy does not know. The new owner's SLA clock starts now; at its deadline
+    the lead is escalated, but the clock never moves a lead a person assigned."""
+    done = await assign_lead_by_hand(router, writes, lead_id, body.owner_id, JudgementCall(actor, body.reason),
+                                     now=utcnow())
+    return ManualAssignmentView.model_validate(asdict(done))
 
 
 @router.get("/queues", dependencies=[READERS], response_model=list[Waiting], responses=error_responses(503),

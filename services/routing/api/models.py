@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.routing.domain.document_fields import Slug, Status
 from services.routing.domain.owners import Capacity, OutOfOffice, Owner, WorkingHours
@@ -35,6 +35,11 @@ class RuleCheckView(BaseModel):
     matched: bool
     failed: str | None = Field(description="the first condition the lead failed, with its value, e.g. "
                                             "'company_size 1200 < 5000' or 'industry unknown'; null when matched")
+
+
+class ManualCall(BaseModel):
+    by: str
+    reason: str
 
 
 class AccountMatch(BaseModel):
@@ -89,6 +94,8 @@ class Decision(BaseModel):
     account: AccountMatch | None = None
     queue: QueueView | None = None
     excluded: list[str] = []
+    manual: ManualCall | None = Field(None, description="a judgement call (via 'manual'): who assigned the lead "
+                                                        "by hand, and why")
     rules: list[RuleCheckView] = Field(default=[], description=(
         "every rule of the policy in order, tried on the lead: whether it matched and, when not, why; "
         "the first that matched is `rule` (none: the fallback). Empty on decisions made before this "
@@ -136,6 +143,28 @@ class Waiting(BaseModel):
     owner_id: str | None
     rule: str
     queued_at: datetime
+
+
+# -- judgement calls ---------------------------------------------------------------------------
+
+class ManualAssignmentIn(CleanInput):
+    """Give the lead to this owner by hand, and say why."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"owner_id": "emma.schmidt", "reason": "she met their CTO at the Berlin meetup"}]})
+
+    owner_id: Slug = Field(description="an owner of the routing policy in force, not inactive")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
+        description="why, in a person's words: kept in the decision record and the timeline")
+
+
+class ManualAssignmentView(BaseModel):
+    lead_id: uuid.UUID
+    cycle: int
+    owner_id: str
+    previous_owner_id: str | None = Field(description="who had the lead until now; null when it was waiting in "
+                                                      "a queue or had been nurtured")
+    decision: Decision
 
 
 # -- previews ----------------------------------------------------------------------------------

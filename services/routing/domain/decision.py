@@ -54,7 +54,7 @@ from services.routing.domain.rules import QueueSettings, Rule, RuleCheck, Target
 from services.routing.domain.sla import SlaClock, sla_clock, sla_minutes_for
 from services.routing.domain.strategies import STRATEGY_NAMES, choose, state_from_dict
 
-Via = Literal["account_match", "rule", "fallback"]
+Via = Literal["account_match", "rule", "fallback", "manual"]
 Outcome = Literal["assigned", "queued"]
 
 EXCLUDED = "excluded"
@@ -121,6 +121,7 @@ class RoutingDecision:
     queue: QueueInfo | None = None
     excluded: tuple[str, ...] = ()
     rules: tuple[RuleCheck, ...] = ()
+    manual: dict[str, str] | None = None  # a judgement call: who and why (``domain.manual``)
 
     @property
     def accept_by(self) -> datetime | None:
@@ -149,6 +150,7 @@ class RoutingDecision:
             "queue": self.queue.to_dict() if self.queue else None,
             "excluded": list(self.excluded),
             "rules": [check.to_dict() for check in self.rules],
+            "manual": self.manual,
         }
 
 

@@ -9,13 +9,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, St
 
 from shared.events.payloads import Strategy
 
-__all__ = ["FALLBACK_RULE", "GradePattern", "NonEmpty", "NonNegativeInt", "PolicyModel", "PositiveInt", "Slug",
-           "Status", "Strategy"]
+__all__ = ["FALLBACK_RULE", "MANUAL_RULE", "RESERVED_RULES", "GradePattern", "NonEmpty", "NonNegativeInt",
+           "PolicyModel", "PositiveInt", "Slug", "Status", "Strategy"]
 
 Status = Literal["active", "paused", "inactive"]
 
 FALLBACK_RULE = "fallback"
 """The name a decision records when no rule matched; no rule may use it."""
+MANUAL_RULE = "manual"
+"""The name a decision records when a person assigned the lead by hand; no rule may use it."""
+RESERVED_RULES = frozenset({FALLBACK_RULE, MANUAL_RULE})
 
 _SLUG = r"^[a-z0-9][a-z0-9._-]*$"
 _GRADE_PATTERN = r"^[A-Za-z0-9*]+$"

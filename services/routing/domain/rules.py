@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, StrictBool, StringConstraints, field_validator, model_validator
 
 from services.routing.domain.document_fields import (
-    FALLBACK_RULE,
+    RESERVED_RULES,
     GradePattern,
     NonEmpty,
     NonNegativeInt,
@@ -259,8 +259,9 @@ class Rule(PolicyModel):
     @field_validator("name")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
-        if value == FALLBACK_RULE:
-            raise ValueError(f"{FALLBACK_RULE!r} is reserved for leads no rule matched")
+        if value in RESERVED_RULES:
+            raise ValueError(f"{value!r} is reserved: decisions record it for leads no rule matched ('fallback') "
+                             "or leads assigned by hand ('manual')")
         return value
 
 

@@ -109,21 +109,23 @@ def next_due_at(clock: SlaClock, *, escalated: bool) -> datetime:
     return clock.reassign_at if escalated else clock.accept_by
 
 
-def breach_action(policy: RoutingPolicy, *, escalated: bool, reassignments_so_far: int) -> BreachAction:
+def breach_action(policy: RoutingPolicy, *, escalated: bool, reassignments_so_far: int,
+                  by_hand: bool = False) -> BreachAction:
     """What a passed deadline calls for: the first breach of an owner's clock escalates; the next step
     reassigns while ``reassignments_so_far`` (this cycle) is below ``sla.max_reassignments``, and then
-    gives up (the lead stays, escalated)."""
+    gives up (the lead stays, escalated). A lead assigned by hand (``by_hand``) is escalated but never
+    moved by the clock: a person chose the owner, and only a person moves it again."""
     if reassignments_so_far < 0:
         raise ValueError(f"reassignments_so_far must be >= 0, got {reassignments_so_far}")
     if not escalated:
         return "escalate"
-    if reassignments_so_far < policy.sla.max_reassignments:
+    if reassignments_so_far < policy.sla.max_reassignments and not by_hand:
         return "reassign"
     return "give_up"
 
 
 def due_action(policy: RoutingPolicy, clock: SlaClock, now: datetime, *, escalated: bool,
-               reassignments_so_far: int) -> BreachAction | None:
+               reassignments_so_far: int, by_hand: bool = False) -> BreachAction | None:
     """What to do at ``now`` for a lead not accepted yet, or None (nothing due yet).
 
     Call again after acting: with ``reassign_after_minutes: 0`` an escalation and a reassignment fall
@@ -136,4 +138,4 @@ def due_action(policy: RoutingPolicy, clock: SlaClock, now: datetime, *, escalat
         return "escalate"
     if now < clock.reassign_at:
         return None
-    return breach_action(policy, escalated=True, reassignments_so_far=reassignments_so_far)
+    return breach_action(policy, escalated=True, reassignments_so_far=reassignments_so_far, by_hand=by_hand)

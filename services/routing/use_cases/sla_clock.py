@@ -83,7 +83,7 @@ class RoutingClock:
             clock = self._clock_of(row)
             escalated = row.escalated_at is not None
             action: SlaAction | None = due_action(policy, clock, now, escalated=escalated,
-                                                  reassignments_so_far=row.reassignments)
+                                                  reassignments_so_far=row.reassignments, by_hand=row.by_hand)
             if action is None:
                 continue
             lead = await repository.routed_lead(row.lead_id)

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from services.scoring.repository import DefinitionStore, ScoringRepository
 from services.scoring.resources import ScoringResources
-from shared.service.dependencies import Reading
+from shared.service.dependencies import Reading, Transaction
 
 
 async def _resources(request: Request) -> ScoringResources:
@@ -26,5 +26,10 @@ async def _reads(session: Reading) -> ScoringRepository:
     return ScoringRepository(session)
 
 
+async def _writes(session: Transaction) -> ScoringRepository:
+    return ScoringRepository(session)
+
+
 Definitions = Annotated[DefinitionStore, Depends(_definitions)]
 Reads = Annotated[ScoringRepository, Depends(_reads)]
+Writes = Annotated[ScoringRepository, Depends(_writes)]

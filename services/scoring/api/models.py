@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from shared.events.payloads import RuleHit, Stage
+from shared.validation import CleanInput
 
 
 class StageAndScore(BaseModel):
@@ -92,10 +93,31 @@ class LeadScore(BaseModel):
     held_because: str | None = Field(None, description="at or above the MQL line yet not qualified because of "
                                                        "the definition's qualification (a minimum fit or "
                                                        "engagement, or the grade cells): why")
+    judgement: JudgementView | None = Field(None, description=(
+        "a person's judgement call (POST /leads/{id}/qualification); it decides `qualified` in its cycle"))
     rules_not_fired: list[RuleMissView] | None = Field(None, description=(
         "with ?not_fired=true: every rule of the definition version that scored the lead which did not fire, "
         "in file order, with why (\"company_size 20000 not in [50, 4999]\", \"no demo_request activity counts "
         "in this cycle\"); null otherwise"))
+
+
+class JudgementView(BaseModel):
+    cycle: int
+    qualified: bool
+    by: str = Field(description="who made the call (their token's name)")
+    reason: str
+    at: datetime
+
+
+class JudgementIn(CleanInput):
+    """Qualify or disqualify the lead by hand, and say why: it holds for the rest of its cycle."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"qualified": True, "reason": "their CFO called us: budget approved for Q1"}]})
+
+    qualified: StrictBool
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = Field(
+        description="why, in a person's words: kept with the score and in the timeline")
 
 
 class RuleMissView(BaseModel):

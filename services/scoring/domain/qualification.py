@@ -1,5 +1,7 @@
 """Whether a scored lead is qualified in its cycle: the score's stage, except that a recycled
-lead needs new interest, and that a lead is *newly* qualified once per cycle (pure).
+lead needs new interest, that a person's judgement call (qualified or disqualified by hand,
+with a reason) stands for the rest of its cycle, and that a lead is *newly* qualified once
+per cycle (pure).
 
 Used by re-scoring and by the simulation alike, so a preview tells what publishing does.
 """
@@ -22,10 +24,36 @@ def awaiting_new_interest(cycle: int, activity_count: int) -> bool:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """A person qualified (or disqualified) the lead by hand in ``cycle``: sales' judgement call
+    outside the definition. It holds until the cycle ends (a recycle starts a new one)."""
+
+    cycle: int
+    qualified: bool
+    by: str
+    reason: str
+    at: str  # ISO 8601, when the call was made
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cycle": self.cycle, "qualified": self.qualified, "by": self.by, "reason": self.reason,
+                "at": self.at}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Judgement | None:
+        if not data:
+            return None
+        return cls(int(data["cycle"]), bool(data["qualified"]), str(data["by"]), str(data["reason"]), str(data["at"]))
+
+    def describe(self) -> str:
+        return f"{'qualified' if self.qualified else 'disqualified'} by hand by {self.by}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Qualification:
     score: Score
     stage: Stage
     held_back: bool  # recycled, and no new interest yet: below whatever the score says
+    judgement: Judgement | None = None  # the person's call in this cycle, when there is one
 
     @property
     def qualified(self) -> bool:
@@ -33,7 +61,10 @@ class Qualification:
 
     @property
     def held_because(self) -> str | None:
-        """Why a lead at or above the MQL line is not qualified; None when it is, or is below."""
+        """Why a lead at or above the MQL line is not qualified (or any lead disqualified by hand); None
+        when it is qualified, or is simply below."""
+        if self.judgement is not None:
+            return None if self.judgement.qualified else self.judgement.describe()
         if self.held_back and self.score.stage != "below":
             return "recycled: waiting for new interest in this cycle"
         return self.score.held_because
@@ -44,9 +75,14 @@ class Qualification:
 
 
 def qualify(definition: LeadDefinition, profile: Mapping[str, Any], activities: Iterable[Activity], now: datetime,
-            *, cycle: int) -> Qualification:
-    """``activities``: those of the current cycle (since the last recycle)."""
+            *, cycle: int, judgement: Judgement | None = None) -> Qualification:
+    """``activities``: those of the current cycle (since the last recycle). ``judgement``: the lead's
+    judgement call, which decides the stage when it was made in ``cycle`` (qualified by hand: at least
+    "mql"; disqualified: "below"), whatever the score says; the score itself is unchanged."""
     counted = tuple(activities)
     score = score_lead(definition, profile, counted, now)
     held_back = awaiting_new_interest(cycle, len(counted))
+    if judgement is not None and judgement.cycle == cycle:
+        stage: Stage = ("mql" if score.stage == "below" else score.stage) if judgement.qualified else "below"
+        return Qualification(score, stage, False, judgement)  # the person's call, not the wait for interest
     return Qualification(score, "below" if held_back else score.stage, held_back)

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from services.scoring.domain.definition import LeadDefinition
-from services.scoring.domain.qualification import Qualification, qualify
+from services.scoring.domain.qualification import Judgement, Qualification, qualify
 from services.scoring.domain.scoring import Activity
 
 NONE_KEY = "(none)"
@@ -32,6 +32,7 @@ class StoredLead:
     profile: Mapping[str, Any]
     activities: tuple[Activity, ...] = ()  # those of the current cycle
     cycle: int = 1
+    judgement: Judgement | None = None  # a person's call stands under any definition
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,11 @@ def simulate(current: LeadDefinition, candidate: LeadDefinition, leads: Iterable
     by_grade: dict[str, Counter[str]] = {}
     held_on_an_axis: Counter[str] = Counter(before=0, after=0)
     for lead in leads:
-        before = qualify(current, lead.profile, lead.activities, now, cycle=lead.cycle)
+        before = qualify(current, lead.profile, lead.activities, now, cycle=lead.cycle, judgement=lead.judgement)
         if before.held_back:
             held_back += 1
             continue
-        after = qualify(candidate, lead.profile, lead.activities, now, cycle=lead.cycle)
+        after = qualify(candidate, lead.profile, lead.activities, now, cycle=lead.cycle, judgement=lead.judgement)
         scored += 1
         mql_before += before.qualified
         mql_after += after.qualified

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from services.scoring.domain.definition import LeadDefinition
 from services.scoring.domain.profile import routing_profile
-from services.scoring.domain.qualification import qualify
+from services.scoring.domain.qualification import Judgement, qualify
 from services.scoring.domain.scoring import Activity
 from services.scoring.repository import LeadRow
 from shared.events.envelope import Envelope
@@ -27,7 +27,8 @@ def rescored(definition: LeadDefinition, lead: LeadRow, activities: Iterable[Act
     newly qualified.
     """
     counted = [a for a in activities if lead.engagement_since is None or a.occurred_at >= lead.engagement_since]
-    q = qualify(definition, lead.profile, counted, now, cycle=lead.cycle)
+    judgement = Judgement.from_dict(lead.judgement)
+    q = qualify(definition, lead.profile, counted, now, cycle=lead.cycle, judgement=judgement)
     newly = q.newly_qualified(lead.cycle, lead.mql_cycle)
     hits = [RuleHit(rule=h.rule, points=h.points, detail=h.detail) for h in q.score.rules_fired]
     after = replace(lead, fit_score=q.score.fit, engagement_score=q.score.engagement, score=q.score.total,
@@ -43,6 +44,7 @@ def rescored(definition: LeadDefinition, lead: LeadRow, activities: Iterable[Act
         threshold=definition.thresholds.mql, qualified=q.qualified, rules_fired=hits, stage=q.stage,
         grade=q.score.grade, newly_qualified=newly, trigger=trigger, source=lead.source,
         held_because=q.held_because, profile=routing_profile(lead.profile),
+        judgement=q.judgement.to_dict() if q.judgement else None,
     )
     if cause is not None:
         return after, cause.follow(payload, producer="scoring")
