@@ -128,8 +128,28 @@ class EventConsumer:
             rebalance_timeout_ms=60_000,  # a rebalance waits this long for the batch in flight
             group_instance_id=self.group_instance_id,
         )
-        await self._consumer.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self._discard()
+            raise
         self._consumer.subscribe(list(self.spec.topics), listener=_FinishBatchBeforeRevoke(self._lock))
+
+    async def restart(self) -> None:
+        """A fresh client after the loop failed: once aiokafka's coordination task has failed,
+        every poll of that client raises again. With static membership the new client takes
+        the same partitions back at once."""
+        await self._discard()
+        await self.start()
+
+    async def _discard(self) -> None:
+        old, self._consumer = self._consumer, None
+        if old is not None:
+            try:
+                await old.stop()
+            except Exception as exc:  # the client is broken already; its replacement matters
+                log.warning("could not close the old %s client cleanly (%s: %s)", self.group_id,
+                            type(exc).__name__, exc)
 
     async def stop(self) -> None:
         if self._consumer is not None:

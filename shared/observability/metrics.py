@@ -60,6 +60,13 @@ DEAD_LETTERS = Counter(
     ["topic", "consumer_group"],
 )
 
+LOOP_RESTARTS = Counter(
+    "handoff_loop_restarts_total",
+    "Background loops (consumers, the outbox relay, clocks) that failed and were started again "
+    "(shared/service/supervision.py); a rising count means a dependency keeps breaking them.",
+    ["loop"],
+)
+
 # ---- Producing (shared/outbox/relay.py, and dead letters) ---------------------------
 
 EVENTS_PRODUCED = Counter(

@@ -22,6 +22,7 @@ from shared.observability import metrics
 from shared.outbox.relay import OutboxRelay
 from shared.outbox.writer import Outbox
 from shared.service.erasure import BeforeErasure, eraser
+from shared.service.supervision import supervised
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,13 @@ class ServiceRuntime:
             await step()
         for consumer in self.consumers:
             await consumer.start()
-        self._tasks = [asyncio.create_task(self.relay.run(), name=f"{self.service}.outbox-relay"),
-                       asyncio.create_task(self._refresh_metrics(), name=f"{self.service}.metrics")]
-        self._tasks += [asyncio.create_task(loop(), name=f"{self.service}.{name}") for name, loop in self._loops]
-        self._tasks += [
-            asyncio.create_task(c.run(), name=f"{self.service}.{c.spec.name}") for c in self.consumers
+        loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]], Callable[[], Awaitable[None]] | None]] = [
+            ("outbox-relay", self.relay.run, None), ("metrics", self._refresh_metrics, None),
+            *((name, loop, None) for name, loop in self._loops),
+            *((c.spec.name, c.run, c.restart) for c in self.consumers),
         ]
+        self._tasks = [asyncio.create_task(supervised(f"{self.service}.{name}", loop, before_restart=restart),
+                                           name=f"{self.service}.{name}") for name, loop, restart in loops]
         for task in self._tasks:
             task.add_done_callback(self._report_crash)
 

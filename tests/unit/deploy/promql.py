@@ -18,6 +18,7 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "handoff_stage_latency_seconds": ("histogram", frozenset({"stage"})),
     "handoff_consumer_lag": ("gauge", frozenset({"consumer_group", "topic", "partition"})),
     "handoff_dead_letters_total": ("counter", frozenset({"topic", "consumer_group"})),
+    "handoff_loop_restarts_total": ("counter", frozenset({"loop"})),
     "handoff_outbox_backlog": ("gauge", frozenset()),
     "handoff_outbox_refused_total": ("counter", frozenset({"topic"})),
     "handoff_outbox_refused_rows": ("gauge", frozenset()),
