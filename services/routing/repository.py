@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Executable,
     Integer,
     Row,
+    Select,
     Table,
     and_,
     case,
@@ -44,6 +45,7 @@ from services.routing.domain.batch_writes import Condition, LeadCycle, RoutingWr
 from services.routing.domain.lead_facts import LeadFacts
 from services.routing.domain.owners import Owner
 from services.routing.domain.policy import RoutingPolicy, parse_policy
+from services.routing.domain.preview import OpenLead, Placement
 from services.routing.domain.snapshot import RoutingSnapshot
 from services.routing.tables import (
     accounts,
@@ -94,6 +96,13 @@ class RoutedLead:
 
 def _routed(row: Row[Any]) -> RoutedLead:
     return RoutedLead(row.lead_id, row.email, row.cycle, row.facts, row.correlation_id)
+
+
+def _open_lead(row: Row[Any]) -> OpenLead:
+    facts = LeadFacts.from_attributes(row.lead_id, row.facts, email=row.email)
+    if row.owner_id is not None:
+        return OpenLead(facts, row.cycle, Placement("assigned", row.owner_id, row.team_id), row.via == "manual")
+    return OpenLead(facts, row.cycle, Placement("queued", row.queued_owner, row.queued_team))
 
 
 @dataclass(frozen=True)
@@ -210,10 +219,41 @@ class RoutingRepository(Repository):
         rows = (await self.session.execute(select(routed_leads).where(routed_leads.c.lead_id.in_(ids)))).all()
         return {r.lead_id: _routed(r) for r in rows}
 
-    async def all_routed_leads(self) -> list[RoutedLead]:
-        """Every lead routing has seen, oldest change first (the policy preview's input)."""
-        rows = (await self.session.execute(select(routed_leads).order_by(routed_leads.c.updated_at))).all()
-        return [_routed(r) for r in rows]
+    # -- the leads a policy preview routes again ----------------------------------------------
+
+    def _open_leads(self) -> Select[Any]:
+        """Leads open in their current cycle: assigned and not accepted, or waiting in a queue."""
+        r, a, q = routed_leads.c, assignments.c, queued.c
+        return (select(r.lead_id, r.email, r.cycle, r.facts, a.owner_id, a.team_id,
+                       a.decision["via"].astext.label("via"), q.owner_id.label("queued_owner"),
+                       q.team_id.label("queued_team"))
+                .outerjoin(assignments, and_(a.lead_id == r.lead_id, a.cycle == r.cycle, a.status == "assigned"))
+                .outerjoin(queued, and_(q.lead_id == r.lead_id, q.cycle == r.cycle))
+                .where(or_(a.id.is_not(None), q.lead_id.is_not(None))))
+
+    async def open_leads_load(self, owners: Sequence[Owner], now: datetime) -> tuple[int, dict[str, OwnerLoad]]:
+        """How many leads are open, and the load they make on each owner (the open leads routing
+        would move: not those assigned by hand), counted as the caps count it."""
+        listed = self._open_leads().add_columns(assignments.c.assigned_at).subquery()
+        total = (await self.session.execute(select(func.count()).select_from(listed))).scalar_one()
+        bucket = func.to_timestamp(func.floor(func.extract("epoch", listed.c.assigned_at) / 900) * 900)
+        rows = (await self.session.execute(
+            select(listed.c.owner_id, bucket.label("bucket"), func.count())
+            .where(listed.c.owner_id.is_not(None), listed.c.via.is_distinct_from("manual"))
+            .group_by(listed.c.owner_id, bucket))).all()
+        recent = [(owner_id, at, n) for owner_id, at, n in rows if at >= now - LOAD_WINDOW]
+        open_counts: Counter[str] = Counter()
+        for owner_id, _, n in rows:
+            open_counts[owner_id] += n
+        return total, loads_from_counts(owners, recent, open_counts, now)
+
+    async def stream_open_leads(self, page: int) -> AsyncIterator[list[OpenLead]]:
+        """The open leads, oldest change first, ``page`` at a time from a server-side cursor: one
+        consistent read whatever the history's size, in memory one page at a time."""
+        ordered = self._open_leads().order_by(routed_leads.c.updated_at, routed_leads.c.lead_id)
+        result = await self.session.stream(ordered.execution_options(yield_per=page))
+        async for rows in result.partitions(page):
+            yield [_open_lead(row) for row in rows]
 
     # -- what routing reads before it decides ---------------------------------------------
 

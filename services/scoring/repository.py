@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Row, or_, select
+from sqlalchemy import Executable, Row, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.scoring.domain.calibration import CalibrationLead
@@ -181,13 +181,27 @@ class ScoringRepository(Repository):
         )).all()
         return row.email, row.profile, [SubmissionView(h.source, h.submitted_at, h.fields) for h in history]
 
-    async def simulation_leads(self) -> list[StoredLead]:
-        """Every stored lead with the activity of its current cycle, as the simulation reads it."""
-        rows = (await self.session.execute(select(leads))).all()
+    async def lead_count(self) -> int:
+        return (await self.session.execute(select(func.count()).select_from(leads))).scalar_one()
+
+    async def simulation_leads(self, *, after: uuid.UUID | None = None, limit: int | None = None
+                               ) -> list[StoredLead]:
+        """Stored leads by id (those after ``after``, at most ``limit``), each with the activity of
+        its current cycle, as the simulation reads them: a page at a time keeps any history in
+        bounded memory."""
+        page = select(leads).order_by(leads.c.lead_id)
+        if after is not None:
+            page = page.where(leads.c.lead_id > after)
+        if limit is not None:
+            page = page.limit(limit)
+        rows = (await self.session.execute(page)).all()
+        if not rows:
+            return []
         counted = (await self.session.execute(
             select(activities.c.lead_id, activities.c.activity_type, activities.c.occurred_at)
             .join(leads, leads.c.lead_id == activities.c.lead_id)
-            .where(or_(leads.c.engagement_since.is_(None), activities.c.occurred_at >= leads.c.engagement_since))
+            .where(any_of(activities.c.lead_id, [r.lead_id for r in rows]),
+                   or_(leads.c.engagement_since.is_(None), activities.c.occurred_at >= leads.c.engagement_since))
         )).all()
         by_lead: dict[uuid.UUID, list[Activity]] = defaultdict(list)
         for a in counted:

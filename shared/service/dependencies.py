@@ -43,3 +43,5 @@ async def reading(request: Request) -> AsyncIterator[AsyncSession]:
 
 Transaction = Annotated[AsyncSession, Depends(transaction, scope="function")]
 Reading = Annotated[AsyncSession, Depends(reading, scope="function")]
+StreamReading = Annotated[AsyncSession, Depends(reading, scope="request")]
+"""A read session that stays open until a streamed response has been sent."""

@@ -304,21 +304,49 @@ async def test_deactivating_an_owner_routes_their_open_leads_again(routing_stack
     assert skipped.get("d1") == "inactive"
 
 
-async def test_preview_shows_a_candidate_policy_s_distribution_without_assigning(routing_stack):
+OPEN_LEADS = """SELECT r.lead_id::text FROM routing.routed_leads r
+ WHERE EXISTS (SELECT 1 FROM routing.assignments a
+                WHERE a.lead_id = r.lead_id AND a.cycle = r.cycle AND a.status = 'assigned')
+    OR EXISTS (SELECT 1 FROM routing.queued q WHERE q.lead_id = r.lead_id AND q.cycle = r.cycle)"""
+
+
+async def test_preview_routes_the_open_leads_against_today_s_owners_without_assigning(routing_stack):
     stack, _ = routing_stack
     async with httpx.AsyncClient(base_url=stack.urls["routing"], headers=staff(stack)) as client:
         current = (await client.get("/policy")).json()
         before = await query(stack.database_url, "SELECT count(*) FROM routing.assignments")
         candidate = {**current, "version": "candidate-preview",
                      "fallback": {"team": "small"}, "rules": []}  # everything to the small team
-        response = await client.post("/policies/preview", json=candidate)
+        response = await client.post("/policies/preview?sample_size=3", json=candidate)
         assert response.status_code == 200, response.text
         report = response.json()
-        stored = await query(stack.database_url, "SELECT count(*) FROM routing.routed_leads")
-        assert report["leads"] == stored[0][0] > 0
+        open_ids = {row[0] for row in await query(stack.database_url, OPEN_LEADS)}
+        seen = (await query(stack.database_url, "SELECT count(*) FROM routing.routed_leads"))[0][0]
+        assert report["leads"] == len(open_ids) > 0 and seen > len(open_ids)  # nurtured and closed ones are not
+        assert sum(report["changes"].values()) == report["leads"]
         assert sum(report["assigned_per_owner"].values()) + report["queued"] == report["leads"]
         assert set(k for k, v in report["assigned_per_owner"].items() if v) <= {"capped", "spare"}
-        assert report["per_rule"] == {"fallback": report["leads"]}
+        assert set(report["per_rule"]) <= {"fallback", "manual"}
+        gained = sum(m["gained"] for m in report["moves_per_owner"].values())
+        lost = sum(m["lost"] for m in report["moves_per_owner"].values())
+        assert gained == report["changes"]["moved"] + report["changes"]["now_assigned"]
+        assert lost == report["changes"]["moved"] + report["changes"]["now_queued"]
+        for kind, samples in report["samples"].items():
+            assert len(samples) == min(3, report["changes"][kind])
+            assert all(s["change"] == kind for s in samples)
+
+        async with client.stream("POST", "/policies/preview/leads", json=candidate) as streamed:
+            assert streamed.status_code == 200
+            assert streamed.headers["content-type"].startswith("application/x-ndjson")
+            lines = [json.loads(line) async for line in streamed.aiter_lines() if line]
+        leads = [line for line in lines if line["type"] == "lead"]
+        assert {line["lead_id"] for line in leads} == open_ids
+        assert lines[-1]["type"] == "summary" and lines[-1]["changes"] == report["changes"]
+        progress = [line for line in lines if line["type"] == "progress"]
+        assert progress and progress[-1] == {"type": "progress", "done": len(open_ids), "total": len(open_ids)}
+        for line in leads:
+            today = line["today"]
+            assert line["change"] != "unchanged" or today["owner_id"] == line["candidate"]["owner_id"]
         after = await query(stack.database_url, "SELECT count(*) FROM routing.assignments")
         assert after == before  # nothing was assigned
 

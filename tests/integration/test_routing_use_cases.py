@@ -3,7 +3,8 @@
 to nurture once per cycle, acceptance stops the clock, nobody available queues the lead, and an
 old-shape (v1) score routes like its v2 equivalent. The SLA clock escalates at the deadline,
 reassigns at the reassignment moment and gives up at the cap; deactivating an owner re-routes
-their open leads; a policy preview assigns nothing; accounts refuse free mail and unknown owners.
+their open leads; a policy preview routes only the open leads again, against today's owners,
+and assigns nothing; accounts refuse free mail and unknown owners.
 
 The shipped policy (config/routing_policy.yaml) sends ordinary US leads to the 24/7 inbound desk
 (ana.silva, ben.okafor, chloe.martin, round robin; grade A* has 60 minutes). Precise cases use a
@@ -19,6 +20,7 @@ import pytest
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.routing.domain.availability import OwnerLoad
 from services.routing.domain.manual import JudgementCall
 from services.routing.domain.policy import RoutingPolicy, load_policy, parse_policy
 from services.routing.repository import RoutingRepository, policy_store
@@ -319,21 +321,46 @@ async def test_deactivating_an_owner_reroutes_their_open_leads(
     assert {(await assignment_of(session, e)).owner_id for e in ("ada@acme.com", "eve@acme.com")} == {"bob"}
 
 
-async def test_a_policy_preview_assigns_nothing(session: AsyncSession,
-                                                sessions: async_sessionmaker[AsyncSession]) -> None:
-    router = await router_for(sessions, desk_policy())
-    await route(router, session, lead_scored("ada@acme.com"), lead_scored("eve@acme.com"),
+async def test_a_policy_preview_routes_only_the_open_leads_against_today_s_owners_and_assigns_nothing(
+        session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> None:
+    router = await router_for(sessions, desk_policy())  # round robin: ann, bob, ann, bob, ann
+    await route(router, session, *(lead_scored(f"{name}@acme.com") for name in ("ada", "eve", "zoe", "max", "liz")),
                 lead_scored("kim@acme.com", qualified=False, score=20))
+    await route(router, session, outcome("zoe@acme.com", Outcome.ACCEPTED), outcome("max@acme.com", Outcome.REJECTED))
+    await by_hand(router, session, "liz@acme.com", "bob", now=NOW)
     tables = (assignments, decisions, queued, strategy_states, outbox, routed_leads)
     before = [await count(session, t) for t in tables]
 
     preview = await preview_candidate(RoutingRepository(session), desk_policy(members=("bob",)), now=NOW,
-                                      sample_size=2)
+                                      sample_size=5)
 
-    assert (preview.leads, preview.assigned_per_owner, preview.queued, len(preview.samples)) == (
-        3, {"ann": 0, "bob": 3}, 0, 2)
+    # accepted (zoe), closed (max) and nurtured (kim) leads are not routed again; liz stays by hand
+    assert preview.leads == 3
+    assert {kind: n for kind, n in preview.changes.items() if n} == {"moved": 1, "unchanged": 1, "kept_by_hand": 1}
+    [moved] = preview.samples["moved"]
+    assert (moved.lead_id, moved.today.owner_id, moved.candidate.owner_id) == (
+        str(lead_id_for("ada@acme.com")), "ann", "bob")
+    assert [m.lead_id for m in preview.samples["kept_by_hand"]] == [str(lead_id_for("liz@acme.com"))]
+    assert preview.moves_per_owner == {"ann": {"gained": 0, "lost": 1}, "bob": {"gained": 1, "lost": 0}}
+    assert preview.moves_per_team == {}  # the same desk either way
+    assert preview.assigned_per_owner == {"ann": 0, "bob": 3}
     assert [await count(session, t) for t in tables] == before
     assert (await assignment_of(session, "ada@acme.com")).owner_id == "ann"
+
+
+async def test_the_open_leads_stream_in_pages(
+        session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> None:
+    router = await router_for(sessions, desk_policy())
+    for name in ("ada", "eve", "zoe"):
+        await route(router, session, lead_scored(f"{name}@acme.com"), now=NOW)
+    repository = RoutingRepository(session)
+
+    pages = [[lead.facts.email for lead in page] async for page in repository.stream_open_leads(2)]
+
+    assert [len(page) for page in pages] == [2, 1]
+    assert sorted(email for page in pages for email in page) == ["ada@acme.com", "eve@acme.com", "zoe@acme.com"]
+    total, loads = await repository.open_leads_load(desk_policy().owners, NOW)
+    assert (total, loads["ann"], loads["bob"]) == (3, OwnerLoad(2, 2, 2), OwnerLoad(1, 1, 1))
 
 
 async def test_an_account_refuses_free_mail_and_unknown_owners_and_stores_the_registrable_domain(

@@ -279,6 +279,23 @@ async def test_the_simulation_predicts_the_stage_changes_the_sweep_makes(
     assert (report.leads_scored, report.mql_before, report.mql_after) == (3, 1, 2)
 
 
+async def test_the_simulation_reads_the_leads_a_page_at_a_time_with_the_same_answer(
+        session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> None:
+    store = definition_store(sessions, DEFINITION)
+    await store.bootstrap()
+    await three_leads(session)
+    repository = ScoringRepository(session)
+    whole = await simulate_definition(repository, store.active, lower_threshold(), now=NOW, sample_size=5)
+    paged = await simulate_definition(repository, store.active, lower_threshold(), now=NOW, sample_size=5, page=1)
+
+    assert paged == whole and paged.leads_scored == 3
+    pages = [await repository.simulation_leads(limit=2)]
+    pages.append(await repository.simulation_leads(after=uuid.UUID(pages[0][-1].lead_id), limit=2))
+    assert [len(p) for p in pages] == [2, 1]
+    assert sorted(lead.lead_id for p in pages for lead in p) == sorted(str(lead_id_for(e)) for e in (
+        "ada@acme.com", "bob@acme.com", "kim@gmail.com"))
+
+
 async def test_the_sweep_lets_engagement_decay_with_time(session: AsyncSession,
                                                         sessions: async_sessionmaker[AsyncSession]) -> None:
     store = definition_store(sessions, DEFINITION)

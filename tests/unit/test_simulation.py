@@ -167,3 +167,14 @@ def test_a_minimum_fit_shows_per_cell_and_as_leads_held_on_an_axis():
     assert report.by_grade["D1"] == {"leads_before": 1, "leads_after": 1, "qualified_before": 1, "qualified_after": 0}
     assert report.held_on_an_axis == {"before": 0, "after": 1}
     assert report.samples[0]["after"] == {"score": 75, "stage": "below", "grade": "D1"}
+
+
+def test_a_history_of_any_size_keeps_the_first_flips_by_id_and_counts_them_all():
+    from services.scoring.domain.simulation import FLIPPED_IDS_MAX
+    # lead-1's profile flips below -> mql; ids in reverse order, so keeping the first means sorting
+    flips = [lead(f"lead-{n:05d}", "web", None, {"company_size": 100, "country": "US"}, [DEMO])
+             for n in range(FLIPPED_IDS_MAX * 3, 0, -1)]
+    report = simulate(CURRENT, CANDIDATE, flips, NOW, sample_size=2)
+    assert report.changed_stage == report.transitions["below->mql"] == FLIPPED_IDS_MAX * 3
+    assert report.flipped_lead_ids == [f"lead-{n:05d}" for n in range(1, FLIPPED_IDS_MAX + 1)]
+    assert [s["lead_id"] for s in report.samples] == ["lead-00001", "lead-00002"]

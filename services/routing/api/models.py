@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.routing.domain.document_fields import Slug, Status
 from services.routing.domain.owners import Capacity, OutOfOffice, Owner, WorkingHours
+from services.routing.domain.preview import Change
 from services.routing.domain.rules import QueueSpec, Team
 from shared.events.payloads import RoutedVia, Strategy
 from shared.validation import CleanInput
@@ -188,28 +189,57 @@ class PreviewLead(CleanInput):
     grade: str | None = Field(None, max_length=4)
 
 
-class PreviewSampleView(BaseModel):
+class PlacementView(BaseModel):
+    outcome: Literal["assigned", "queued"]
+    owner_id: str | None = Field(description="the owner; when queued, the owner it waits for, if any")
+    team_id: str | None = Field(description="the team it went to or waits for, if any")
+
+
+class LeadMoveView(BaseModel):
+    """One open lead: where it is today, and where the candidate would put it."""
+
     lead_id: str
     email: str | None
-    outcome: Literal["assigned", "queued"]
-    owner_id: str | None
-    rule: str
+    cycle: int
+    change: Change
+    today: PlacementView
+    candidate: PlacementView
+    rule: str = Field(description="the candidate's rule for it ('fallback': none matched; 'manual': kept by hand)")
     reason: str
 
 
+class MovesView(BaseModel):
+    gained: int
+    lost: int
+
+
 class PolicyPreviewView(BaseModel):
-    """Every stored lead routed under a candidate policy, in order; nothing assigned."""
+    """The leads open now (qualified, in their current cycle, assigned and not accepted yet or
+    waiting in a queue) routed again under a candidate policy, in order, set against where they
+    are today; nothing assigned."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "policy_version": "candidate", "leads": 2, "assigned_per_owner": {"ana.silva": 1, "ben.okafor": 1},
-        "queued": 0, "per_rule": {"fallback": 2}, "samples": []}]})
+        "queued": 0, "per_rule": {"fallback": 2},
+        "changes": {"unchanged": 1, "moved": 1, "now_assigned": 0, "now_queued": 0, "still_queued": 0,
+                    "kept_by_hand": 0},
+        "moves_per_owner": {"ana.silva": {"gained": 0, "lost": 1}, "ben.okafor": {"gained": 1, "lost": 0}},
+        "moves_per_team": {}, "samples": {"moved": [], "unchanged": []}}]})
 
     policy_version: str
-    leads: int
-    assigned_per_owner: dict[str, int]
-    queued: int
+    leads: int = Field(description="open leads routed again (none accepted, closed or nurtured)")
+    assigned_per_owner: dict[str, int] = Field(description="the candidate's owner of each open lead, counted")
+    queued: int = Field(description="open leads that would wait in a queue")
     per_rule: dict[str, int]
-    samples: list[PreviewSampleView]
+    changes: dict[str, int] = Field(description=(
+        "leads per kind of change, every kind listed: unchanged (same owner), moved (another owner), "
+        "now_assigned (waits in a queue today), now_queued (has an owner today), still_queued, "
+        "kept_by_hand (a person assigned it; no policy moves it)"))
+    moves_per_owner: dict[str, MovesView] = Field(description="owners whose leads would change: leads gained "
+                                                              "and lost")
+    moves_per_team: dict[str, MovesView] = Field(description="teams whose leads would change: gained and lost")
+    samples: dict[str, list[LeadMoveView]] = Field(description="the first `sample_size` leads of each kind "
+                                                               "of change, in routing order")
 
 
 # -- owners and teams ----------------------------------------------------------------------------

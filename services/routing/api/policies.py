@@ -1,19 +1,23 @@
 """The routing policy: the one in force, its versions, publishing a whole policy (RevOps),
-and previews that decide without assigning (a candidate over the stored leads, one lead)."""
+and previews that decide without assigning (a candidate over the open leads, one lead)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Path, Query, Request, status
+from fastapi.responses import StreamingResponse
 
-from services.routing.api.dependencies import Reads, RouterDep
+from services.routing.api.dependencies import Reads, RouterDep, StreamReads
 from services.routing.api.models import Decision, PolicyPreviewView, PreviewLead
 from services.routing.domain.lead_facts import LeadFacts
 from services.routing.domain.policy import RoutingPolicy
-from services.routing.domain.preview import PolicyPreview
+from services.routing.domain.preview import LeadMove, PolicyPreview
 from services.routing.use_cases.policy_changes import publish_policy
-from services.routing.use_cases.previews import preview_candidate, preview_lead
+from services.routing.use_cases.previews import CandidatePreview, preview_candidate, preview_lead
 from shared.errors import NotFound
 from shared.events.envelope import utcnow
 from shared.reviewed_documents import DOCUMENT_VERSION_MAX
@@ -23,6 +27,12 @@ from shared.service.errors import error_responses
 
 router = guarded_router(tags=["routing policy"])
 
+NDJSON = "application/x-ndjson"
+NDJSON_DESCRIPTION = ("one JSON object per line: {\"type\": \"lead\", ...} for each open lead (lead_id, email, "
+                      "cycle, change, today, candidate, rule, reason), {\"type\": \"progress\", \"done\", "
+                      "\"total\"} after each page, and {\"type\": \"summary\", ...} last (the /policies/preview "
+                      "answer with no samples); a stream without the summary line was cut short")
+SampleSize = Annotated[int, Query(ge=0, le=200, description="leads shown per kind of change")]
 Candidate = Annotated[RoutingPolicy, Depends(document_body(RoutingPolicy))]
 VersionPath = Annotated[str, Path(min_length=1, max_length=DOCUMENT_VERSION_MAX, pattern=r"^[^\x00-\x1f\x7f]+$",
                                   examples=["2026-11-30.1"])]
@@ -63,11 +73,33 @@ async def publish(actor: RevOps, candidate: Candidate, router: RouterDep, reques
 @router.post("/policies/preview", response_model=PolicyPreviewView, responses=error_responses(400, 413, 422, 503),
              dependencies=[READERS],
              openapi_extra=DOCUMENT,
-             summary="Route every stored lead under a candidate policy, without assigning anything")
-async def preview(candidate: Candidate, reads: Reads,
-                  sample_size: Annotated[int, Query(ge=0, le=200, description="leads shown in samples")] = 20,
-                  ) -> PolicyPreview:
+             summary="Route the leads open now under a candidate policy, against today's owners, without assigning")
+async def preview(candidate: Candidate, reads: Reads, sample_size: SampleSize = 20) -> PolicyPreview:
+    """Open leads: qualified, in their current cycle, assigned and not accepted yet or waiting in a queue
+    (accepted, closed and nurtured leads are not routed again). Totals of each kind of change, moves per
+    owner and team, and the first leads of each kind; every lead's move is in /policies/preview/leads."""
     return await preview_candidate(reads, candidate, now=utcnow(), sample_size=sample_size)
+
+
+@router.post("/policies/preview/leads", response_class=StreamingResponse, dependencies=[READERS],
+             responses={200: {"description": NDJSON_DESCRIPTION, "content": {NDJSON: {"schema": {"type": "object"}}}},
+                        **error_responses(400, 413, 422, 503)},
+             openapi_extra=DOCUMENT,
+             summary="Every open lead's move under a candidate policy, streamed as NDJSON with progress")
+async def preview_leads(candidate: Candidate, reads: StreamReads) -> StreamingResponse:
+    """Streamed as the leads are read, in pages, so a history of any size fits in memory and a client
+    sees how far the run is: a line per lead, a progress line after each page, and the summary last."""
+    run = CandidatePreview(reads, candidate, now=utcnow(), sample_size=0)
+    await run.start()
+
+    async def lines() -> AsyncIterator[bytes]:
+        async for item in run.moves():
+            kind = "lead" if isinstance(item, LeadMove) else "progress"
+            yield orjson.dumps({"type": kind, **item.to_dict()}) + b"\n"
+        summary = PolicyPreviewView.model_validate(asdict(run.result)).model_dump(mode="json")
+        yield orjson.dumps({"type": "summary", **summary}) + b"\n"
+
+    return StreamingResponse(lines(), media_type=NDJSON)
 
 
 @router.post("/preview", dependencies=[READERS], response_model=Decision, responses=error_responses(400, 413, 422, 503),

@@ -61,7 +61,8 @@ class Simulation(BaseModel):
     by_source: dict[str, BeforeAfter]
     by_campaign: dict[str, BeforeAfter]
     samples: list[Flip]
-    flipped_lead_ids: list[str]
+    flipped_lead_ids: list[str] = Field(description="the leads whose stage would change, by id: the first 1,000 "
+                                                    "(changed_stage counts them all)")
     recycled_without_new_interest: int = Field(description="recycled leads without new interest: below under "
                                                            "any definition, not in leads_scored")
     by_grade: dict[str, GradeCell] = Field(description="per grade cell (fit letter x engagement digit, 'A1'..'D4'): "

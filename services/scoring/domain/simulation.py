@@ -47,7 +47,7 @@ class SimulationReport:
     by_source: dict[str, dict[str, int]]  # source -> {"before": qualified, "after": qualified}
     by_campaign: dict[str, dict[str, int]]
     samples: list[dict[str, Any]] = field(default_factory=list)
-    flipped_lead_ids: list[str] = field(default_factory=list)  # every lead whose stage changes, sorted
+    flipped_lead_ids: list[str] = field(default_factory=list)  # leads whose stage changes, sorted; the first 1000
     recycled_without_new_interest: int = 0  # below under any definition; not in leads_scored
     by_grade: dict[str, dict[str, int]] = field(default_factory=dict)  # cell -> leads/qualified before/after
     held_on_an_axis: dict[str, int] = field(default_factory=lambda: {"before": 0, "after": 0})
@@ -71,57 +71,89 @@ class SimulationReport:
         }
 
 
-def simulate(current: LeadDefinition, candidate: LeadDefinition, leads: Iterable[StoredLead], now: datetime,
-             sample_size: int = 10) -> SimulationReport:
-    if sample_size < 0:
-        raise ValueError(f"sample_size must be >= 0, got {sample_size}")
-    scored = 0
-    transitions: Counter[str] = Counter()
-    mql_before = mql_after = 0
-    by_source: dict[str, Counter[str]] = {}
-    by_campaign: dict[str, Counter[str]] = {}
-    flips: list[tuple[StoredLead, Qualification, Qualification]] = []
-    held_back = 0
-    by_grade: dict[str, Counter[str]] = {}
-    held_on_an_axis: Counter[str] = Counter(before=0, after=0)
-    for lead in leads:
-        before = qualify(current, lead.profile, lead.activities, now, cycle=lead.cycle, judgement=lead.judgement)
+FLIPPED_IDS_MAX = 1000
+"""At most this many lead ids in ``flipped_lead_ids`` (the first by id): the report's size and the
+simulation's memory stay bounded whatever the history; ``changed_stage`` counts them all."""
+
+
+class SimulationRun:
+    """One simulation, lead by lead: ``add`` each stored lead, then ``report``. Keeps counts and
+    the first flips by lead id only, so any number of leads can stream through it."""
+
+    def __init__(self, current: LeadDefinition, candidate: LeadDefinition, now: datetime, sample_size: int = 10
+                 ) -> None:
+        if sample_size < 0:
+            raise ValueError(f"sample_size must be >= 0, got {sample_size}")
+        self._current, self._candidate, self._now, self._sample_size = current, candidate, now, sample_size
+        self._keep = max(sample_size, FLIPPED_IDS_MAX)
+        self._scored = self._held_back = self._changed = 0
+        self._transitions: Counter[str] = Counter()
+        self._mql_before = self._mql_after = 0
+        self._by_source: dict[str, Counter[str]] = {}
+        self._by_campaign: dict[str, Counter[str]] = {}
+        self._flips: list[tuple[StoredLead, Qualification, Qualification]] = []
+        self._by_grade: dict[str, Counter[str]] = {}
+        self._held_on_an_axis: Counter[str] = Counter(before=0, after=0)
+
+    def add(self, lead: StoredLead) -> None:
+        before = qualify(self._current, lead.profile, lead.activities, self._now, cycle=lead.cycle,
+                         judgement=lead.judgement)
         if before.held_back:
-            held_back += 1
-            continue
-        after = qualify(candidate, lead.profile, lead.activities, now, cycle=lead.cycle, judgement=lead.judgement)
-        scored += 1
-        mql_before += before.qualified
-        mql_after += after.qualified
+            self._held_back += 1
+            return
+        after = qualify(self._candidate, lead.profile, lead.activities, self._now, cycle=lead.cycle,
+                        judgement=lead.judgement)
+        self._scored += 1
+        self._mql_before += before.qualified
+        self._mql_after += after.qualified
         for when, q in (("before", before), ("after", after)):
-            cell = by_grade.setdefault(q.score.grade, Counter(dict.fromkeys(CELL_COUNTS, 0)))
+            cell = self._by_grade.setdefault(q.score.grade, Counter(dict.fromkeys(CELL_COUNTS, 0)))
             cell[f"leads_{when}"] += 1
             cell[f"qualified_{when}"] += q.qualified
-            held_on_an_axis[when] += q.score.held_because is not None
-        for table, key in ((by_source, lead.source), (by_campaign, lead.campaign)):
+            self._held_on_an_axis[when] += q.score.held_because is not None
+        for table, key in ((self._by_source, lead.source), (self._by_campaign, lead.campaign)):
             counts = table.setdefault(NONE_KEY if key is None else key, Counter(before=0, after=0))
             counts["before"] += before.qualified
             counts["after"] += after.qualified
         if before.stage != after.stage:
-            transitions[f"{before.stage}->{after.stage}"] += 1
-            flips.append((lead, before, after))
-    flips.sort(key=lambda f: f[0].lead_id)
-    return SimulationReport(
-        current_version=current.version,
-        candidate_version=candidate.version,
-        leads_scored=scored,
-        changed_stage=len(flips),
-        transitions=dict(sorted(transitions.items())),
-        mql_before=mql_before,
-        mql_after=mql_after,
-        by_source=_plain(by_source),
-        by_campaign=_plain(by_campaign),
-        samples=[_sample(lead, before, after) for lead, before, after in flips[:sample_size]],
-        flipped_lead_ids=[lead.lead_id for lead, _, _ in flips],
-        recycled_without_new_interest=held_back,
-        by_grade={cell: {name: counts[name] for name in CELL_COUNTS} for cell, counts in sorted(by_grade.items())},
-        held_on_an_axis={"before": held_on_an_axis["before"], "after": held_on_an_axis["after"]},
-    )
+            self._changed += 1
+            self._transitions[f"{before.stage}->{after.stage}"] += 1
+            self._flips.append((lead, before, after))
+            if len(self._flips) >= 2 * self._keep:
+                self._trim()
+
+    def report(self) -> SimulationReport:
+        self._trim()
+        flips = self._flips
+        return SimulationReport(
+            current_version=self._current.version,
+            candidate_version=self._candidate.version,
+            leads_scored=self._scored,
+            changed_stage=self._changed,
+            transitions=dict(sorted(self._transitions.items())),
+            mql_before=self._mql_before,
+            mql_after=self._mql_after,
+            by_source=_plain(self._by_source),
+            by_campaign=_plain(self._by_campaign),
+            samples=[_sample(lead, before, after) for lead, before, after in flips[:self._sample_size]],
+            flipped_lead_ids=[lead.lead_id for lead, _, _ in flips[:FLIPPED_IDS_MAX]],
+            recycled_without_new_interest=self._held_back,
+            by_grade={cell: {name: counts[name] for name in CELL_COUNTS}
+                      for cell, counts in sorted(self._by_grade.items())},
+            held_on_an_axis={"before": self._held_on_an_axis["before"], "after": self._held_on_an_axis["after"]},
+        )
+
+    def _trim(self) -> None:
+        self._flips.sort(key=lambda f: f[0].lead_id)
+        del self._flips[self._keep:]
+
+
+def simulate(current: LeadDefinition, candidate: LeadDefinition, leads: Iterable[StoredLead], now: datetime,
+             sample_size: int = 10) -> SimulationReport:
+    run = SimulationRun(current, candidate, now, sample_size)
+    for lead in leads:
+        run.add(lead)
+    return run.report()
 
 
 CELL_COUNTS = ("leads_before", "leads_after", "qualified_before", "qualified_after")
