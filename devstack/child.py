@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import json
 import os
 import queue
 import signal
@@ -184,12 +185,29 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+REFUSED_TO_START = 78  # shared/service/startup.py: EX_CONFIG, the reason logged in one line
+
+
 def failure(what: str, log_path: Path, proc: subprocess.Popen[bytes] | None = None) -> DevstackError:
-    """A DevstackError saying `what`, the exit status if the process died, and the log tail."""
+    """A DevstackError saying `what`, the exit status if the process died, and the log tail;
+    a service that refused to start (a bad reviewed file) says only its reason."""
     status = ""
     if proc is not None and proc.poll() is not None:
         status = f" (process exited with status {proc.returncode})"
+        if proc.returncode == REFUSED_TO_START and (reason := _refusal(log_path)):
+            return DevstackError(f"{what}: {reason}")
     return DevstackError(f"{what}{status}. Last lines of {log_path}:\n{tail(log_path)}")
+
+
+def _refusal(log_path: Path) -> str | None:
+    for line in reversed(tail(log_path).splitlines()):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("logger") == "handoff.startup":
+            return str(record.get("message"))
+    return None
 
 
 def ensure_port_free(port: int, what: str) -> None:

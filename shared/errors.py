@@ -44,9 +44,12 @@ class InvalidInput(Refused):
 
     status = 422
 
-    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, problems: Sequence[tuple[str, str]],
+                 places: Sequence[tuple[int, int] | None] | None = None) -> None:
         super().__init__("; ".join(f"{field}: {reason}" for field, reason in problems))
         self.problems = list(problems)
+        self.places = list(places) if places is not None else [None] * len(self.problems)
+        """(line, column) of each problem in a YAML body, where known."""
 
     @classmethod
     def one(cls, field: str, reason: str) -> InvalidInput:

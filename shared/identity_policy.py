@@ -14,7 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import InitErrorDetails
 
-from shared.reviewed_documents import fail, load_yaml_document, problem
+from shared.reviewed_documents import DocumentError, fail, load_yaml_document, problem
 
 IDENTITY_FILE = "identity.yaml"
 ALL = "all"  # sub-addressing on every domain
@@ -23,7 +23,7 @@ ALL = "all"  # sub-addressing on every domain
 SEPARATOR_CHARACTERS = "!#$%&'*+-/=?^_`{|}~"
 
 
-class IdentityPolicyError(ValueError):
+class IdentityPolicyError(DocumentError):
     """The identity file is not valid; the message lists field paths and reasons."""
 
 

@@ -22,12 +22,13 @@ from services.feedback.use_cases.operations_overview import OperationsView
 from shared.service.app import build_app
 from shared.service.audit_api import router as audit_router
 from shared.service.runtime import ServiceRuntime
+from shared.service.startup import reviewed_file
 from shared.service.tokens_api import router as tokens_router
 
 
 def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
     settings = settings or FeedbackSettings()
-    mapping = load_mapping(settings.hubspot_mapping_path())  # a bad file stops the start, saying why
+    mapping = reviewed_file("feedback", lambda: load_mapping(settings.hubspot_mapping_path()))
     vocabulary = Vocabulary(settings.rejection_reasons, settings.loss_reasons)
 
     def compose(runtime: ServiceRuntime) -> FeedbackResources:

@@ -17,11 +17,12 @@ from shared.service.app import build_app
 from shared.service.dependencies import ServiceResources
 from shared.service.erasure_api import erasure_router
 from shared.service.runtime import ServiceRuntime
+from shared.service.startup import reviewed_file
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
-    forms = load_web_forms(settings)  # forms.yaml and the form keys: a bad file stops the start, saying why
+    forms = reviewed_file("intake", lambda: load_web_forms(settings))  # forms.yaml and the form keys
 
     def compose(runtime: ServiceRuntime) -> ServiceResources:
         runtime.add_loop("forget-rate-windows", partial(run_forgetting, runtime.sessions))

@@ -17,14 +17,16 @@ from services.routing.use_cases.crm_push import CrmPusher
 from services.routing.use_cases.sla_clock import RoutingClock
 from shared.service.app import build_app
 from shared.service.runtime import ServiceRuntime
+from shared.service.startup import reviewed_file
 
 
 def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     settings = settings or RoutingSettings()
-    seed = load_policy(settings.config_dir / settings.policy_file)  # an invalid file stops us here
+    seed_file = settings.config_dir / settings.policy_file
+    seed = reviewed_file("routing", lambda: load_policy(seed_file))
 
     def compose(runtime: ServiceRuntime) -> RoutingResources:
-        store = policy_store(runtime.sessions, seed)
+        store = policy_store(runtime.sessions, seed, str(seed_file))
         router = Router(store, sla_time_scale=settings.sla_time_scale, crm_push=bool(settings.crm_webhook_url))
         runtime.on_startup(store.bootstrap)
         runtime.add_consumer(router_consumer(router))

@@ -75,9 +75,11 @@ ROUTING_LOCK = 0x20_0_7E
 LOAD_WINDOW = timedelta(days=8)  # the caps count a day and a week, in any zone
 
 
-def policy_store(sessions: async_sessionmaker[AsyncSession], seed: RoutingPolicy) -> PolicyStore:
+def policy_store(sessions: async_sessionmaker[AsyncSession], seed: RoutingPolicy,
+                 seed_origin: str = "the policy file") -> PolicyStore:
     """Which routing policy is in force: versions in routing.policies, the active one cached."""
-    return VersionedStore(sessions, policies, seed=seed, parse=parse_policy, lock_key=POLICIES_LOCK)
+    return VersionedStore(sessions, policies, seed=seed, parse=parse_policy, lock_key=POLICIES_LOCK,
+                          seed_origin=seed_origin, api="/policies")
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,16 @@ from services.scoring.tables import metadata
 from services.scoring.use_cases.rescore_sweep import Rescorer
 from shared.service.app import build_app
 from shared.service.runtime import ServiceRuntime
+from shared.service.startup import reviewed_file
 
 
 def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     settings = settings or ScoringSettings()
-    seed = load_definition(settings.config_dir / settings.definition_file)  # an invalid file stops us here
+    seed_file = settings.config_dir / settings.definition_file
+    seed = reviewed_file("scoring", lambda: load_definition(seed_file))
 
     def compose(runtime: ServiceRuntime) -> ScoringResources:
-        store = definition_store(runtime.sessions, seed)
+        store = definition_store(runtime.sessions, seed, str(seed_file))
         rescorer = Rescorer(runtime.sessions, store, on_emitted=runtime.relay.wake,
                             interval_s=settings.rescore_interval_s, decay_every_s=settings.decay_check_interval_s)
         runtime.add_consumer(scorer(store))

@@ -27,9 +27,11 @@ DefinitionStore = VersionedStore[LeadDefinition]
 DEFINITIONS_LOCK = 0x5C0_12E
 
 
-def definition_store(sessions: async_sessionmaker[AsyncSession], seed: LeadDefinition) -> DefinitionStore:
+def definition_store(sessions: async_sessionmaker[AsyncSession], seed: LeadDefinition,
+                     seed_origin: str = "the definition file") -> DefinitionStore:
     """Which lead definition is in force: versions in scoring.definitions, the active one cached."""
-    return VersionedStore(sessions, definitions, seed=seed, parse=parse_definition, lock_key=DEFINITIONS_LOCK)
+    return VersionedStore(sessions, definitions, seed=seed, parse=parse_definition, lock_key=DEFINITIONS_LOCK,
+                          seed_origin=seed_origin, api="/definitions")
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,12 @@ class ScoringRepository(Repository):
 
     async def lead_count(self) -> int:
         return (await self.session.execute(select(func.count()).select_from(leads))).scalar_one()
+
+    async def scored_under(self, version: str) -> tuple[int, int]:
+        """(leads, leads scored under ``version``): how far a re-scoring sweep has come."""
+        row = (await self.session.execute(select(
+            func.count(), func.count().filter(leads.c.definition_version == version)).select_from(leads))).one()
+        return int(row[0]), int(row[1])
 
     async def simulation_leads(self, *, after: uuid.UUID | None = None, limit: int | None = None
                                ) -> list[StoredLead]:

@@ -81,5 +81,6 @@ definitions = Table(
     Column("published_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("published_by", String(100), nullable=False),
     Column("active", Boolean, nullable=False, server_default="false"),
+    Column("rollback_of", String(100), nullable=True),  # the version a rollback brought back
     Index("uq_definitions_one_active", "active", unique=True, postgresql_where=text("active")),
 )

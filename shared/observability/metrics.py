@@ -76,6 +76,12 @@ EVENTS_PRODUCED = Counter(
     ["topic"],
 )
 
+RESCORE_SWEEP_REMAINING = Gauge(
+    "handoff_rescore_sweep_remaining",
+    "Leads not yet re-scored under the lead definition in force (scoring's sweep after a "
+    "publication or a rollback); 0 when the sweep has finished.",
+)
+
 OUTBOX_BACKLOG = Gauge(
     "handoff_outbox_backlog",
     "Rows waiting in this service's outbox, refreshed by the metrics loop.",

@@ -33,6 +33,7 @@ from shared.service.errors import error_responses, install_error_handler
 from shared.service.http_metrics import HttpMetricsMiddleware
 from shared.service.privacy_api import privacy_router
 from shared.service.runtime import ServiceRuntime
+from shared.service.startup import reviewed_file
 from shared.settings import ServiceSettings
 
 R = TypeVar("R", bound=ServiceResources)
@@ -67,7 +68,7 @@ def build_app(service: str, settings: ServiceSettings, metadata: MetaData, compo
     (JSON or YAML documents, signed webhooks), added to the OpenAPI components;
     ``body_limits`` gives paths that take more than ``settings.max_body_bytes`` (batches)."""
     configure_logging(service, settings.log_level)
-    identity.configure(load_identity_policy(settings.config_dir))  # an invalid file stops us here
+    identity.configure(reviewed_file(service, lambda: load_identity_policy(settings.config_dir)))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:

@@ -39,6 +39,8 @@ class Problem(BaseModel):
 class FieldProblem(BaseModel):
     field: str = Field(description="the field's path: 'email', 'owners.2.timezone', 'query.start'")
     reason: str
+    line: int | None = Field(None, ge=1, description="in a YAML body: the line the field is on (1-based)")
+    column: int | None = Field(None, ge=1, description="in a YAML body: the column the field starts at (1-based)")
 
 
 class FieldProblems(BaseModel):
@@ -91,6 +93,13 @@ def field_errors(exc: RequestValidationError | ValidationError) -> list[dict[str
     return errors
 
 
+def _field_problem(field: str, reason: str, at: tuple[int, int] | None) -> dict[str, Any]:
+    problem: dict[str, Any] = {"field": field, "reason": reason}
+    if at is not None:
+        problem["line"], problem["column"] = at
+    return problem
+
+
 def _problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=dict(headers or {}))
 
@@ -111,7 +120,9 @@ def install_error_handler(app: FastAPI, domain_statuses: Mapping[type[Exception]
         if isinstance(exc, RequestValidationError):
             return JSONResponse({"detail": field_errors(exc)}, status_code=422)
         if isinstance(exc, InvalidInput):
-            return JSONResponse({"detail": [{"field": f, "reason": r} for f, r in exc.problems]}, status_code=422)
+            return JSONResponse({"detail": [_field_problem(f, r, at) for (f, r), at in zip(exc.problems, exc.places,
+                                                                                          strict=True)]},
+                                status_code=422)
         if isinstance(exc, Unavailable | TooManyRequests):
             return _problem(exc.status, exc.detail, {"Retry-After": str(exc.retry_after_s)})
         if isinstance(exc, Unauthorized):

@@ -16,12 +16,14 @@ from shared.access.cache import CallerCache
 from shared.access.installation import load_lead_id_key
 from shared.db.engine import database_answers, make_engine, make_sessionmaker
 from shared.db.metadata import outbox_table, processed_events_table
+from shared.db.versioned_store import FileBehindDatabase
 from shared.kafka.consumer import ConsumerSpec, EventConsumer
 from shared.kafka.producer import broker_answers, make_producer
 from shared.observability import metrics
 from shared.outbox.relay import OutboxRelay
 from shared.outbox.writer import Outbox
 from shared.service.erasure import BeforeErasure, eraser
+from shared.service.startup import refuse_while_serving
 from shared.service.supervision import supervised
 from shared.settings import ServiceSettings
 
@@ -86,7 +88,10 @@ class ServiceRuntime:
         identity.configure_key(await load_lead_id_key(self.engine))  # before anything computes a lead id
         await self.producer.start()
         for step in self._startup:
-            await step()
+            try:
+                await step()
+            except FileBehindDatabase as exc:  # one line and EX_CONFIG, not a lifespan traceback
+                refuse_while_serving(self.service, str(exc))
         for consumer in self.consumers:
             await consumer.start()
         loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]], Callable[[], Awaitable[None]] | None]] = [

@@ -24,11 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.scoring.domain.definition import LeadDefinition, load_definition, parse_definition
 from services.scoring.repository import ScoringRepository, definition_store
 from services.scoring.tables import activities, lead_outcomes, leads, metadata, submissions
-from services.scoring.use_cases.definitions import simulate_definition
+from services.scoring.use_cases.definitions import SweepProgress, simulate_definition, sweep_progress
 from services.scoring.use_cases.judgement import judge_lead
 from services.scoring.use_cases.record_events import record_events
 from services.scoring.use_cases.rescore_sweep import Rescorer
 from shared.db.metadata import outbox_table
+from shared.db.versioned_store import CannotActivate, FileBehindDatabase
 from shared.errors import NotFound
 from shared.events.codec import Event
 from shared.events.envelope import Envelope
@@ -42,6 +43,7 @@ from shared.events.payloads import (
     Payload,
 )
 from shared.identity import lead_id_for
+from shared.observability import metrics
 
 DEFINITION = load_definition(Path(__file__).parents[2] / "config" / "lead_definition.yaml")
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -349,3 +351,84 @@ async def test_a_judgement_call_on_an_unknown_lead_changes_nothing(session: Asyn
         await judge_lead(ScoringRepository(session), DEFINITION, uuid.uuid4(), qualified=True, by="r", reason="x",
                          now=NOW)
     assert await emitted(session) == []
+
+
+# --- versions RevOps can manage -----------------------------------------------------------------------
+
+
+def version_of(version: str) -> LeadDefinition:
+    return parse_definition({**DEFINITION.model_dump(mode="json"), "version": version})
+
+
+async def test_a_rollback_publishes_the_old_text_again_as_a_new_version_that_says_so(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    store = definition_store(sessions, DEFINITION)
+    await store.bootstrap()
+    await store.publish(lower_threshold(), "revops")
+
+    back = await store.activate(DEFINITION.version, "revops")
+
+    assert back.version == f"{DEFINITION.version}+rollback.3"
+    assert back.model_dump(exclude={"version"}) == DEFINITION.model_dump(exclude={"version"})
+    assert store.active == back
+    versions = await store.versions()
+    assert [(v["version"], v["active"], v["rollback_of"]) for v in versions if v["active"]] == [
+        (back.version, True, DEFINITION.version)]
+    assert {v["version"] for v in versions} == {DEFINITION.version, "test-mql-40", back.version}
+    with pytest.raises(CannotActivate, match="in force already"):
+        await store.activate(back.version, "revops")
+    with pytest.raises(LookupError):
+        await store.activate("never-published", "revops")
+
+
+async def test_a_new_file_never_silently_discards_a_version_published_through_the_api(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    await definition_store(sessions, DEFINITION).bootstrap()
+    await definition_store(sessions, DEFINITION).publish(lower_threshold(), "revops")
+
+    newer_file = definition_store(sessions, version_of("file-2"), "config/lead_definition.yaml")
+    with pytest.raises(FileBehindDatabase) as refused:
+        await newer_file.bootstrap()
+    message = str(refused.value)
+    assert "config/lead_definition.yaml brings version 'file-2'" in message
+    assert "'test-mql-40', was published through the API by revops" in message
+    assert "GET /definitions/test-mql-40 with Accept: application/yaml" in message
+
+    same_file = definition_store(sessions, DEFINITION)  # a version the database knows: the database wins
+    await same_file.bootstrap()
+    assert same_file.active.version == "test-mql-40"
+    assert "file-2" not in {v["version"] for v in await same_file.versions()}
+
+
+async def test_a_new_file_deploys_while_the_version_in_force_came_from_a_file(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    await definition_store(sessions, DEFINITION).bootstrap()
+    deployed = definition_store(sessions, version_of("file-2"))
+    await deployed.bootstrap()
+    assert deployed.active.version == "file-2"
+    assert [v["published_by"] for v in await deployed.versions() if v["active"]] == ["config file"]
+
+
+async def test_the_sweep_reports_how_many_leads_are_left_and_its_end(
+        session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> None:
+    store = definition_store(sessions, DEFINITION)
+    await store.bootstrap()
+    await three_leads(session)
+    repository = ScoringRepository(session)
+    assert await sweep_progress(repository, store) == SweepProgress(DEFINITION.version, 3, 3)
+
+    await store.publish(lower_threshold(), "revops")
+    progress = await sweep_progress(repository, store)
+    assert (progress.version, progress.leads, progress.rescored, progress.finished) == ("test-mql-40", 3, 0, False)
+
+    sweep = Rescorer(sessions, store, on_emitted=lambda: None, interval_s=1, decay_every_s=3600,
+                     batch_size=2, clock=lambda: NOW)
+    sweep.wake()
+    assert await sweep.sweep_once() is True
+    await sweep._report_progress()
+    assert metrics.RESCORE_SWEEP_REMAINING._value.get() == 1
+    assert (await sweep_progress(repository, store)).rescored == 2
+    await sweep.sweep_once()
+    await sweep._report_progress()
+    assert metrics.RESCORE_SWEEP_REMAINING._value.get() == 0
+    assert (await sweep_progress(repository, store)).finished

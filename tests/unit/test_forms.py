@@ -27,6 +27,7 @@ from services.intake.domain.forms import (
 )
 from services.intake.forms_config import load_web_forms
 from services.intake.settings import IntakeSettings
+from shared.service.startup import EX_CONFIG, StartRefused
 from shared.settings import REPO_CONFIG_DIR
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -90,7 +91,7 @@ def test_the_repositorys_forms_file_loads_and_runs():
     ({"thank_you_url": "//evil.example/x"}, "forms.0.thank_you_url: a path on the form page's origin"),
     ({"error_url": "javascript:alert(1)"}, "forms.0.error_url: a path on the form page's origin"),
     ({"source": "Web Form"}, "forms.0.source: String should match pattern"),
-    ({"colour": "red"}, "forms.0.colour: Extra inputs are not permitted"),
+    ({"colour": "red"}, "forms.0.colour: not a known field (known here: allowed_origins, attributes, "),
 ])
 def test_a_wrong_form_is_refused_naming_the_field(changes, expected):
     with pytest.raises(FormsError) as refused:
@@ -105,14 +106,15 @@ def test_a_form_declared_twice_is_refused():
 
 def test_a_broken_file_stops_the_start_saying_where(tmp_path):
     (tmp_path / "forms.yaml").write_text("forms:\n  - id: demo\n    source: [\n")
-    with pytest.raises(FormsError, match="forms.yaml is not valid YAML"):
+    with pytest.raises(FormsError, match=r"forms.yaml:4:1: not valid YAML: "):
         load_web_forms(IntakeSettings(config_dir=tmp_path))
     with pytest.raises(FormsError, match="forms.yaml cannot be read"):
         load_web_forms(IntakeSettings(config_dir=tmp_path / "nowhere"))
     from services.intake.app import create_app
 
-    with pytest.raises(FormsError, match="forms.yaml is not valid YAML"):
+    with pytest.raises(StartRefused, match=r"forms.yaml:4:1: not valid YAML: ") as refused:
         create_app(IntakeSettings(config_dir=tmp_path))
+    assert refused.value.code == EX_CONFIG
 
 
 def test_an_attribute_leadin_would_refuse_stops_the_start(tmp_path):

@@ -233,9 +233,9 @@ def _refusal(tmp_path, body: str) -> str:
 
 
 @pytest.mark.parametrize("change, expected", [
-    ({"sub_adressing": []}, "sub_adressing: Extra inputs are not permitted"),
+    ({"sub_adressing": []}, "sub_adressing: not a known field (did you mean 'sub_addressing'?)"),
     ({"sub_addressing": None}, "sub_addressing: Input should be a valid tuple"),
-    ({"sub_addressing": [{"separators": ["+"], "domain": "all"}]}, "sub_addressing.0.domain: Extra inputs"),
+    ({"sub_addressing": [{"separators": ["+"], "domain": "all"}]}, "sub_addressing.0.domain: not a known field"),
     ({"sub_addressing": [{"separators": ["+", "ab"]}]}, "sub_addressing.0.separators.1: must be one of the characters"),
     ({"sub_addressing": [{"separators": ["x"]}]}, "sub_addressing.0.separators.0: must be one of the characters"),
     ({"sub_addressing": [{"separators": ["."]}]}, "sub_addressing.0.separators.0: must be one of the characters"),
@@ -273,7 +273,7 @@ def test_a_wrong_file_is_refused_naming_the_field(tmp_path, change, expected):
     ("", "(top level): Input should be a valid dictionary"),
     ("- gmail.com\n", "(top level): Input should be a valid dictionary"),
     ("domain_aliases: {}\ninsignificant_dots: []\n", "sub_addressing: Field required"),
-    ("domain_aliases: {a: [}\n", "is not valid YAML"),
+    ("domain_aliases: {a: [}\n", ": not valid YAML: "),
 ])
 def test_a_file_that_is_no_document_is_refused(tmp_path, body, expected):
     assert expected in _refusal(tmp_path, body)
@@ -288,7 +288,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     message = _refusal(tmp_path, yaml.safe_dump({**SHIPPED, "sub_addressing": [{"separators": ["ab", "%%"]}],
                                                  "extra": 1}))
     assert "sub_addressing.0.separators.0:" in message and "sub_addressing.0.separators.1:" in message
-    assert "extra: Extra inputs are not permitted" in message
+    assert "extra: not a known field" in message
 
 
 def test_email_domain_and_domain_of():

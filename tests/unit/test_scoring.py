@@ -113,7 +113,7 @@ INVALID = [
     ({"fit_rules": [fit_rule(op="email_domain_class", value=["free_mail"])]}, "fit_rules.0.value",
      "the name of a class"),
     ({"fit_rules": [fit_rule(op="sounds_like")]}, "fit_rules.0.op", "Input should be"),
-    ({"fit_rules": [fit_rule(op="present", colour="red")]}, "fit_rules.0.colour", "Extra inputs are not permitted"),
+    ({"fit_rules": [fit_rule(op="present", colour="red")]}, "fit_rules.0.colour", "not a known field (known here: "),
     ({"fit_rules": [fit_rule(op="present", name="Big Company")]}, "fit_rules.0.name", "pattern"),
     ({"fit_rules": [fit_rule(op="present", points="lots")]}, "fit_rules.0.points", "integer"),
     ({"fit_rules": [fit_rule(op="present", field="")]}, "fit_rules.0.field", "at least 1 character"),
@@ -158,10 +158,10 @@ INVALID = [
     ({"qualification": {"cells": ["A1", "B2", "A1"]}}, "qualification.cells.2", "A1 is listed twice"),
     ({"qualification": {"cells": []}}, "qualification.cells", "needs at least one cell"),
     ({"qualification": {"min_fit": "real"}}, "qualification.min_fit", "integer"),
-    ({"qualification": {"minimum_fit": 20}}, "qualification.minimum_fit", "Extra inputs are not permitted"),
+    ({"qualification": {"minimum_fit": 20}}, "qualification.minimum_fit", "not a known field (did you mean 'min_fit'?)"),
     ({"version": ""}, "version", "at least 1 character"),
     ({"version": "   "}, "version", "must not be blank"),
-    ({"colour": "red"}, "colour", "Extra inputs are not permitted"),
+    ({"colour": "red"}, "colour", "not a known field"),
 ]
 
 
@@ -212,7 +212,7 @@ def test_domains_in_classes_are_lower_cased():
 def test_invalid_yaml_file_is_refused_with_its_path(tmp_path):
     path = tmp_path / "def.yaml"
     path.write_text("version: [unclosed\n")
-    with pytest.raises(DefinitionError, match=rf"{path} is not valid YAML"):
+    with pytest.raises(DefinitionError, match=rf"{path}:2:1: not valid YAML: "):
         load_definition(path)
 
 
@@ -229,7 +229,10 @@ def test_a_file_with_an_invalid_rule_names_the_file_and_the_field(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(DefinitionError) as info:
         load_definition(path)
-    assert str(info.value) == f"{path} is invalid: fit_rules.0.value: 'between' needs value: [min, max] with min <= max"
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.strip() == "- 5000")
+    assert str(info.value) == (f"{path} is invalid (1 problem):\n"
+                               f"  {path}:{line - 1}:3: fit_rules.0.value: 'between' needs value: [min, max] "
+                               "with min <= max")
 
 
 # --- fit ops -----------------------------------------------------------------------------------

@@ -19,13 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from services.feedback.domain.stages import MAX_AMOUNT
 from shared.events.payloads import Outcome
-from shared.reviewed_documents import load_yaml_document
+from shared.reviewed_documents import DocumentError, load_yaml_document
 from shared.validation import CleanInput
 
 PROPERTY_CHANGE = "contact.propertyChange"
 
 
-class HubSpotMappingError(ValueError):
+class HubSpotMappingError(DocumentError):
     """The mapping file is invalid; the message names the field."""
 
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import InitErrorDetails
 
-from shared.reviewed_documents import fail, load_yaml_document, parse_document, problem
+from shared.reviewed_documents import DocumentError, fail, load_yaml_document, parse_document, problem
 from shared.validation import control_character
 
 # LeadIn's fields (services/intake/api/models.py) but `attributes`; a unit test keeps them equal
@@ -54,7 +54,7 @@ _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _EARLIEST_RENDER_MS = 946_684_800_000  # 2000-01-01: anything earlier is not a page's clock
 
 
-class FormsError(ValueError):
+class FormsError(DocumentError):
     """The forms file, or the form settings, are invalid; the message names the field."""
 
 

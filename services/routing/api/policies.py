@@ -1,5 +1,6 @@
-"""The routing policy: the one in force, its versions, publishing a whole policy (RevOps),
-and previews that decide without assigning (a candidate over the open leads, one lead)."""
+"""The routing policy: the one in force, its versions (as JSON or as the YAML file), the diff
+between two, publishing a whole policy or bringing an earlier one back (RevOps), and
+previews that decide without assigning (a candidate over the open leads, one lead)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Path, Query, Request, status
+from fastapi import Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from services.routing.api.dependencies import Reads, RouterDep, StreamReads
@@ -16,13 +17,23 @@ from services.routing.api.models import Decision, PolicyPreviewView, PreviewLead
 from services.routing.domain.lead_facts import LeadFacts
 from services.routing.domain.policy import RoutingPolicy
 from services.routing.domain.preview import LeadMove, PolicyPreview
-from services.routing.use_cases.policy_changes import publish_policy
+from services.routing.use_cases.policy_changes import activate_policy, publish_policy
 from services.routing.use_cases.previews import CandidatePreview, preview_candidate, preview_lead
 from shared.errors import NotFound
 from shared.events.envelope import utcnow
-from shared.reviewed_documents import DOCUMENT_VERSION_MAX
 from shared.service.access import READERS, RevOps, guarded_router, record_before
-from shared.service.documents import Published, PublishedVersion, document_body, document_body_openapi
+from shared.service.documents import (
+    Published,
+    PublishedVersion,
+    VersionDiff,
+    as_requested,
+    compare_versions,
+    document_body,
+    document_body_openapi,
+    document_responses,
+    version_path,
+    version_query,
+)
 from shared.service.errors import error_responses
 
 router = guarded_router(tags=["routing policy"])
@@ -34,15 +45,16 @@ NDJSON_DESCRIPTION = ("one JSON object per line: {\"type\": \"lead\", ...} for e
                       "answer with no samples); a stream without the summary line was cut short")
 SampleSize = Annotated[int, Query(ge=0, le=200, description="leads shown per kind of change")]
 Candidate = Annotated[RoutingPolicy, Depends(document_body(RoutingPolicy))]
-VersionPath = Annotated[str, Path(min_length=1, max_length=DOCUMENT_VERSION_MAX, pattern=r"^[^\x00-\x1f\x7f]+$",
-                                  examples=["2026-11-30.1"])]
+VersionPath = Annotated[str, version_path("2026-11-30.1")]
+WHAT = "Handoff routing policy"
 DOCUMENT = document_body_openapi(RoutingPolicy, description="A routing policy, as JSON or YAML "
                                                             "(config/routing_policy.yaml is an example)")
 
 
-@router.get("/policy", dependencies=[READERS], response_model=RoutingPolicy, summary="The routing policy in force")
-async def active_policy(router: RouterDep) -> RoutingPolicy:
-    return router.policy
+@router.get("/policy", dependencies=[READERS], response_model=RoutingPolicy,
+            responses=document_responses(RoutingPolicy), summary="The routing policy in force (JSON, or the YAML file)")
+async def active_policy(router: RouterDep, request: Request) -> Any:
+    return as_requested(router.policy.model_dump(mode="json"), RoutingPolicy, request, WHAT)
 
 
 @router.get("/policies", dependencies=[READERS], response_model=list[PublishedVersion], responses=error_responses(503),
@@ -51,14 +63,33 @@ async def policy_versions(router: RouterDep) -> list[dict[str, Any]]:
     return await router.store.versions()
 
 
-@router.get("/policies/{version}", response_model=RoutingPolicy, responses=error_responses(404, 422, 503),
-            dependencies=[READERS],
-            summary="One published version of the routing policy")
-async def policy_version(version: VersionPath, router: RouterDep) -> dict[str, Any]:
+@router.get("/policies/diff", response_model=VersionDiff, responses=error_responses(404, 422, 503),
+            dependencies=[READERS], summary="What changed between two versions of the routing policy, field by field")
+async def policy_diff(router: RouterDep, before: Annotated[str, version_query("from", "2026-11-30.1")],
+                      after: Annotated[str, version_query("to", "2026-12-04.1")]) -> VersionDiff:
+    return await compare_versions(router.store, RoutingPolicy, before, after, "routing policy")
+
+
+@router.get("/policies/{version}", response_model=RoutingPolicy,
+            responses={**document_responses(RoutingPolicy), **error_responses(404, 422, 503)},
+            dependencies=[READERS], summary="One published version of the routing policy (JSON, or the YAML file)")
+async def policy_version(version: VersionPath, router: RouterDep, request: Request) -> Any:
     body = await router.store.get(version)
     if body is None:
         raise NotFound(f"no routing policy version {version!r} was published")
-    return body
+    return as_requested(body, RoutingPolicy, request, WHAT)
+
+
+@router.post("/policies/{version}/activate", status_code=status.HTTP_201_CREATED, response_model=Published,
+             responses=error_responses(401, 403, 404, 409, 422, 503),
+             summary="Bring an earlier version back (RevOps): published again as a new version, a rollback")
+async def activate(version: VersionPath, actor: RevOps, router: RouterDep, request: Request) -> Published:
+    """The earlier version's text comes back under a new version (``<base>+rollback.<n>``) that
+    records which one it brings back; the next decision uses it. 409 when that version is in
+    force already."""
+    record_before(request, {"active_version": router.store.active.version})
+    policy = await activate_policy(router, version, published_by=actor)
+    return Published(version=policy.version, active=True, rollback_of=version)
 
 
 @router.post("/policies", status_code=status.HTTP_201_CREATED, response_model=Published,

@@ -37,13 +37,13 @@ from services.routing.domain.rules import (
     target,
 )
 from shared.identity import FREE_MAIL_DOMAINS
-from shared.reviewed_documents import DocumentVersion, fail, load_yaml_document, parse_document, problem
+from shared.reviewed_documents import DocumentError, DocumentVersion, fail, load_yaml_document, parse_document, problem
 from shared.validation import CleanInput
 
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 
 
-class PolicyError(ValueError):
+class PolicyError(DocumentError):
     """The policy is not valid; the message lists field paths and reasons."""
 
 

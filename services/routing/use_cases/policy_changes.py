@@ -1,6 +1,6 @@
-"""RevOps changes to routing: publish a whole policy, or the active one with an owner or a
-team changed (each change is a new version); deactivating an owner sends their unaccepted
-leads back to routing."""
+"""RevOps changes to routing: publish a whole policy, bring an earlier one back, or publish
+the active one with an owner or a team changed (each change is a new version); deactivating
+an owner sends their unaccepted leads back to routing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from services.routing.domain.policy import RoutingPolicy
 from services.routing.domain.revisions import derive, next_version
 from services.routing.repository import RoutingRepository
 from services.routing.use_cases.assignment import Router, reassign
-from shared.db.versioned_store import VersionExists
+from shared.db.versioned_store import CannotActivate, VersionExists
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.service.errors import field_errors
 
@@ -29,6 +29,16 @@ async def publish_policy(router: Router, policy: RoutingPolicy, *, published_by:
     except VersionExists as exc:
         raise Conflict(str(exc)) from None
     return policy
+
+
+async def activate_policy(router: Router, version: str, *, published_by: str) -> RoutingPolicy:
+    """A rollback: ``version``'s text in force again as a new version, for the next decision."""
+    try:
+        return await router.store.activate(version, published_by)
+    except LookupError:
+        raise NotFound(f"no routing policy version {version!r} was published") from None
+    except CannotActivate as exc:
+        raise Conflict(str(exc)) from None
 
 
 async def change_policy(router: Router, change: Change, *, published_by: str) -> RoutingPolicy:

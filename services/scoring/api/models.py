@@ -39,6 +39,19 @@ class GradeCell(BaseModel):
     qualified_after: int
 
 
+class Sweep(BaseModel):
+    """How far re-scoring under the definition in force has come (after a publication or a rollback)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"version": "2026-12-09.1", "leads": 12000, "rescored": 4200, "remaining": 7800, "finished": False}]})
+
+    version: str = Field(description="the definition in force")
+    leads: int = Field(ge=0, description="stored leads")
+    rescored: int = Field(ge=0, description="leads whose score was made under this version")
+    remaining: int = Field(ge=0)
+    finished: bool
+
+
 class Simulation(BaseModel):
     """What a candidate definition would change over the stored leads."""
 

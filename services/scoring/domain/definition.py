@@ -31,7 +31,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from shared.identity import FREE_MAIL_DOMAINS
-from shared.reviewed_documents import DocumentVersion, fail, load_yaml_document, parse_document, problem
+from shared.reviewed_documents import DocumentError, DocumentVersion, fail, load_yaml_document, parse_document, problem
 from shared.validation import CleanInput
 
 Op = Literal[
@@ -55,7 +55,7 @@ BUILT_IN_DOMAIN_CLASSES: dict[str, frozenset[str]] = {"free_mail": FREE_MAIL_DOM
 """Email-domain classes every definition has; a definition's own entry of the same name adds domains."""
 
 
-class DefinitionError(ValueError):
+class DefinitionError(DocumentError):
     """The definition file is not valid; the message lists field paths and reasons."""
 
 

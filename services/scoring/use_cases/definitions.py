@@ -1,18 +1,19 @@
-"""RevOps and the lead definition: publish a version (every stored lead is then re-scored),
-and simulate a candidate over the stored leads before anyone publishes it."""
+"""RevOps and the lead definition: publish a version or bring an earlier one back (every
+stored lead is then re-scored), and simulate a candidate over the stored leads before anyone publishes it."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from services.scoring.domain.definition import LeadDefinition
 from services.scoring.domain.simulation import SimulationReport, SimulationRun
 from services.scoring.repository import DefinitionStore, ScoringRepository
-from shared.db.versioned_store import VersionExists
-from shared.errors import Conflict
+from shared.db.versioned_store import CannotActivate, VersionExists
+from shared.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,38 @@ async def publish_definition(store: DefinitionStore, candidate: LeadDefinition, 
     except VersionExists as exc:
         raise Conflict(str(exc)) from None
     rescore_now()
+
+
+async def activate_definition(store: DefinitionStore, version: str, *, published_by: str,
+                              rescore_now: Callable[[], None]) -> LeadDefinition:
+    """A rollback: ``version``'s text in force again as a new version; every lead is re-scored."""
+    try:
+        document = await store.activate(version, published_by)
+    except LookupError:
+        raise NotFound(f"no definition version {version!r} was published") from None
+    except CannotActivate as exc:
+        raise Conflict(str(exc)) from None
+    rescore_now()
+    return document
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    version: str
+    leads: int
+    rescored: int
+
+    @property
+    def finished(self) -> bool:
+        return self.rescored >= self.leads
+
+
+async def sweep_progress(repository: ScoringRepository, store: DefinitionStore) -> SweepProgress:
+    """How many stored leads carry a score under the definition in force: after a publication
+    or a rollback the sweep brings this up to every lead."""
+    await store.refresh()
+    leads, rescored = await repository.scored_under(store.active.version)
+    return SweepProgress(store.active.version, leads, rescored)
 
 
 async def simulate_definition(repository: ScoringRepository, active: LeadDefinition, candidate: LeadDefinition,

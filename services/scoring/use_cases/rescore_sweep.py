@@ -1,11 +1,14 @@
 """Re-scores leads nobody posted about: after a new definition is published, and as
 engagement decays with time. The lead rows themselves are the work queue, so a restart
 loses nothing; SKIP LOCKED lets replicas share the sweep. Each round is its own unit of
-work (this loop is the edge that commits)."""
+work (this loop is the edge that commits). While a definition's sweep runs, each round
+says how many leads are left (log and metric), and its end is logged once."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -17,6 +20,9 @@ from shared.db.engine import unit_of_work
 from shared.events.envelope import Envelope, utcnow
 from shared.events.payloads import ScoreTrigger
 from shared.loops import repeat
+from shared.observability import metrics
+
+log = logging.getLogger(__name__)
 
 
 class Rescorer:
@@ -31,15 +37,21 @@ class Rescorer:
         self._batch_size = batch_size
         self._clock = clock
         self._wake = asyncio.Event()
+        self._sweeping: tuple[str, float] | None = None  # the version being swept, since (monotonic)
 
     def wake(self) -> None:
         """Look for work now (a definition was just published)."""
+        self._sweeping = (self._store.active.version, time.monotonic())
         self._wake.set()
 
     async def run(self) -> None:
         async def round_() -> bool:
-            await self._store.refresh()
-            return await self.sweep_once()
+            if await self._store.refresh():  # another replica published: its sweep is ours too
+                self._sweeping = (self._store.active.version, time.monotonic())
+            more = await self.sweep_once()
+            if self._sweeping is not None:
+                await self._report_progress()
+            return more
 
         await repeat(round_, what="re-scoring sweep", idle_s=self._interval_s, wake=self._wake)
 
@@ -66,3 +78,16 @@ class Rescorer:
         if emitted:
             self._on_emitted()
         return len(due) == self._batch_size
+
+    async def _report_progress(self) -> None:
+        assert self._sweeping is not None
+        version, began = self._sweeping
+        async with self._sessions() as session:
+            total, done = await ScoringRepository(session).scored_under(version)
+        metrics.RESCORE_SWEEP_REMAINING.set(total - done)
+        if done < total:
+            log.info("re-scoring sweep for definition %s: %d of %d leads", version, done, total)
+            return
+        log.info("re-scoring sweep for definition %s finished: %d leads in %.1f s", version, total,
+                 time.monotonic() - began)
+        self._sweeping = None

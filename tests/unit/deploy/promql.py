@@ -19,6 +19,7 @@ METRICS: dict[str, tuple[str, frozenset[str]]] = {
     "handoff_consumer_lag": ("gauge", frozenset({"consumer_group", "topic", "partition"})),
     "handoff_dead_letters_total": ("counter", frozenset({"topic", "consumer_group"})),
     "handoff_loop_restarts_total": ("counter", frozenset({"loop"})),
+    "handoff_rescore_sweep_remaining": ("gauge", frozenset()),
     "handoff_outbox_backlog": ("gauge", frozenset()),
     "handoff_outbox_refused_total": ("counter", frozenset({"topic"})),
     "handoff_outbox_refused_rows": ("gauge", frozenset()),

@@ -1,0 +1,83 @@
+"""What changed between two versions of a reviewed document, field by field (pure).
+
+Lists whose items carry an ``id`` (owners, teams, queues) or a ``name`` (rules) are
+compared by that key, so inserting a rule reads as one rule added, not as every later rule
+changed; the path names the item: ``rules[enterprise_emea].conditions.0.value``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+KEYS = ("id", "name")
+ChangeKind = Literal["added", "removed", "changed"]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    change: ChangeKind
+    before: Any = None
+    after: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "change": self.change, "before": self.before, "after": self.after}
+
+
+def diff(before: Any, after: Any, path: str = "") -> list[FieldChange]:
+    """Every field that differs, in document order; an empty list when the two are the same."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        changes: list[FieldChange] = []
+        for key in [*before, *(k for k in after if k not in before)]:
+            field = f"{path}.{key}" if path else str(key)
+            if key not in after:
+                changes.append(FieldChange(field, "removed", before=before[key]))
+            elif key not in before:
+                changes.append(FieldChange(field, "added", after=after[key]))
+            else:
+                changes += diff(before[key], after[key], field)
+        return changes
+    if isinstance(before, list) and isinstance(after, list):
+        key = _item_key(before, after)
+        if key is not None:
+            return _diff_keyed(before, after, key, path)
+        changes = [change for i, (b, a) in enumerate(zip(before, after, strict=False))
+                   for change in diff(b, a, f"{path}.{i}")]
+        changes += [FieldChange(f"{path}.{i}", "removed", before=b) for i, b in enumerate(before) if i >= len(after)]
+        changes += [FieldChange(f"{path}.{i}", "added", after=a) for i, a in enumerate(after) if i >= len(before)]
+        return changes
+    if before == after and type(before) is type(after):
+        return []
+    return [FieldChange(path or "(top level)", "changed", before=before, after=after)]
+
+
+def _item_key(before: list[Any], after: list[Any]) -> str | None:
+    """The key every item of both lists has, unique within each list."""
+    items = before + after
+    if not items or not all(isinstance(item, dict) for item in items):
+        return None
+    for key in KEYS:
+        if all(isinstance(item.get(key), str) for item in items) and all(
+                len({item[key] for item in side}) == len(side) for side in (before, after)):
+            return key
+    return None
+
+
+def _diff_keyed(before: list[dict[str, Any]], after: list[dict[str, Any]], key: str, path: str) -> list[FieldChange]:
+    old = {item[key]: item for item in before}
+    new = {item[key]: item for item in after}
+    changes: list[FieldChange] = []
+    for name in [*old, *(n for n in new if n not in old)]:
+        field = f"{path}[{name}]"
+        if name not in new:
+            changes.append(FieldChange(field, "removed", before=old[name]))
+        elif name not in old:
+            changes.append(FieldChange(field, "added", after=new[name]))
+        else:
+            changes += diff(old[name], new[name], field)
+    order_before = [n for n in old if n in new]
+    order_after = [n for n in new if n in old]
+    if order_before != order_after:  # rules are tried in order: a move changes decisions
+        changes.append(FieldChange(f"{path}.order", "changed", before=list(old), after=list(new)))
+    return changes
