@@ -28,8 +28,9 @@ from shared.service.tokens_api import router as tokens_router
 
 def create_app(settings: FeedbackSettings | None = None) -> FastAPI:
     settings = settings or FeedbackSettings()
-    mapping = reviewed_file("feedback", lambda: load_mapping(settings.hubspot_mapping_path()))
-    vocabulary = Vocabulary(settings.rejection_reasons, settings.loss_reasons)
+    vocabulary = Vocabulary(settings.rejection_reasons, settings.loss_reasons, settings.recycle_reasons)
+    mapping = reviewed_file("feedback", lambda: load_mapping(settings.hubspot_mapping_path(),
+                                                             vocabulary.all_reasons()))
 
     def compose(runtime: ServiceRuntime) -> FeedbackResources:
         runtime.add_consumer(TIMELINE)

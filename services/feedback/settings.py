@@ -5,6 +5,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.feedback.domain.stages import (
     DEFAULT_LOSS_REASONS,
+    DEFAULT_RECYCLE_REASONS,
     DEFAULT_REJECTION_REASONS,
 )
 from shared.settings import ServiceSettings
@@ -18,6 +19,7 @@ class FeedbackSettings(ServiceSettings):
     webhook_tolerance_s: int = Field(300, gt=0)
     rejection_reasons: tuple[str, ...] = Field(DEFAULT_REJECTION_REASONS, description="the agreed vocabulary")
     loss_reasons: tuple[str, ...] = Field(DEFAULT_LOSS_REASONS)
+    recycle_reasons: tuple[str, ...] = Field(DEFAULT_RECYCLE_REASONS, description="why sales says 'not now'")
     marketing_mql_promise_per_30_days: int | None = Field(
         None, ge=0, description="MQLs marketing promised per 30 days; reports scale it to their period")
 

@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Executable, Row, func, or_, select
@@ -58,6 +58,7 @@ class LeadRow:
     engagement_since: datetime | None = None
     rescored_at: datetime | None = None
     judgement: dict[str, Any] | None = None  # ``domain.qualification.Judgement``, as stored
+    nurture_until: date | None = None  # a recycle's retry_after: qualification waits until that day
 
 
 LEAD_COLUMNS = tuple(f.name for f in fields(LeadRow))
@@ -83,6 +84,7 @@ class ScoreView:
     rescored_at: datetime | None
     profile: dict[str, Any]
     judgement: dict[str, Any] | None
+    nurture_until: date | None = None
 
 
 @dataclass(frozen=True)
@@ -118,14 +120,16 @@ class ScoringRepository(Repository):
             index_elements=[leads.c.lead_id],
             set_={name: stmt.excluded[name] for name in (*LEAD_COLUMNS[1:], "updated_at")})
 
-    async def due_for_rescore(self, definition_version: str, engaged_before: datetime, limit: int) -> list[LeadRow]:
-        """Leads scored under another definition, or engaged and not re-scored since ``engaged_before``;
-        locked, and skipped when another sweep holds them."""
+    async def due_for_rescore(self, definition_version: str, engaged_before: datetime, limit: int,
+                              today: date | None = None) -> list[LeadRow]:
+        """Leads scored under another definition, engaged and not re-scored since ``engaged_before``,
+        or whose retry_after has come (``today``); locked, and skipped when another sweep holds them."""
         rows = (await self.session.execute(
             select(leads)
             .where(or_(
                 leads.c.definition_version.is_distinct_from(definition_version),
                 (leads.c.engagement_score != 0) & (leads.c.rescored_at < engaged_before),
+                leads.c.nurture_until <= (today or engaged_before.date()),
             ))
             .order_by(leads.c.rescored_at.nulls_first())
             .limit(limit)
@@ -170,7 +174,7 @@ class ScoringRepository(Repository):
                          engagement_score=row.engagement_score, score=row.score, qualified=row.qualified,
                          stage=row.stage, grade=row.grade, rules_fired=row.rules_fired,
                          definition_version=row.definition_version, rescored_at=row.rescored_at,
-                         profile=row.profile, judgement=row.judgement)
+                         profile=row.profile, judgement=row.judgement, nurture_until=row.nurture_until)
 
     async def profile_of(self, lead_id: uuid.UUID) -> tuple[str, dict[str, Any], list[SubmissionView]] | None:
         """The merged profile and every submission it was merged from, oldest first."""
@@ -216,7 +220,7 @@ class ScoringRepository(Repository):
             by_lead[a.lead_id].append(Activity(a.activity_type, a.occurred_at))
         return [StoredLead(lead_id=str(r.lead_id), email=r.email, source=r.source, campaign=r.campaign,
                            profile=r.profile, activities=tuple(by_lead.get(r.lead_id, ())), cycle=r.cycle,
-                           judgement=Judgement.from_dict(r.judgement))
+                           judgement=Judgement.from_dict(r.judgement), nurture_until=r.nurture_until)
                 for r in rows]
 
     async def calibration_leads(self) -> list[CalibrationLead]:

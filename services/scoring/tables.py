@@ -4,6 +4,7 @@ activity, the outcomes sales reported (for calibration), and the definition vers
 from sqlalchemy import (
     Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -41,6 +42,7 @@ leads = Table(
     Column("correlation_id", String(100), nullable=True),
     Column("rescored_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("nurture_until", Date, nullable=True),  # a recycle's retry_after: qualification waits until then
     Column("judgement", JSONB, nullable=True),  # qualified or disqualified by hand, for one cycle
 )
 

@@ -71,7 +71,7 @@ def test_recycled_lead_goes_to_nurture_then_requalifies_as_a_new_cycle(stack, in
     wait_for_event(feedback, lead_id, "lead.routed")
 
     assert send_outcome(feedback, secret, lead_id, "accepted").status_code == 202
-    applied = send_outcome(feedback, secret, lead_id, "recycled", reason="no budget this quarter")
+    applied = send_outcome(feedback, secret, lead_id, "recycled", reason="no_budget_yet")
     assert applied.status_code == 202, applied.text
     assert applied.json() == {"status": "applied", "lead_id": lead_id, "stage": "recycled", "cycle": 2}
 
@@ -79,7 +79,7 @@ def test_recycled_lead_goes_to_nurture_then_requalifies_as_a_new_cycle(stack, in
     recycled_nurture = [e for e in story["events"] if e["type"] == "lead.nurture"][-1]
     assert recycled_nurture["producer"] == "feedback"
     assert recycled_nurture["payload"]["cycle"] == 2
-    assert "no budget this quarter" in recycled_nurture["payload"]["reason"]
+    assert recycled_nurture["payload"]["reason"] == "recycled by sales: no_budget_yet"
 
     # new interest after recycling qualifies the lead again, as cycle 2
     # activity and outcomes travel on different topics: wait until scoring opened cycle 2
@@ -225,3 +225,45 @@ def test_a_rejection_and_a_loss_are_applied_with_their_agreed_reasons(stack, int
     story = wait_for_event(feedback, lost_id, "lead.outcome", count=2)
     payloads = [e["payload"] for e in story["events"] if e["type"] == "lead.outcome"]
     assert [(p["outcome"], p["reason"]) for p in payloads] == [("accepted", None), ("lost", "competitor")]
+
+
+def test_a_recycle_with_a_retry_after_holds_the_lead_in_nurture_and_the_funnel_counts_its_reason(
+        stack, intake, feedback, scoring, email):
+    import csv
+    import io
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    secret = stack.secrets.crm_webhook_secret
+    campaign = f"loop-{uuid.uuid4().hex[:8]}"
+    lead_id = post_lead(intake, email, {**QUALIFIED, "utm_campaign": campaign})["lead_id"]
+    wait_for_event(feedback, lead_id, "lead.routed")
+    assert send_outcome(feedback, secret, lead_id, "accepted").status_code == 202
+    refused = send_outcome(feedback, secret, lead_id, "recycled", reason="call me later")
+    assert refused.status_code == 422 and refused.json()["detail"][0]["field"] == "reason"
+
+    retry_after = (datetime.now(UTC) + timedelta(days=45)).date().isoformat()
+    applied = send_outcome(feedback, secret, lead_id, "recycled", reason="timing", retry_after=retry_after)
+    assert applied.status_code == 202, applied.text
+    story = wait_for_event(feedback, lead_id, "lead.nurture")
+    [nurture] = [e for e in story["events"] if e["type"] == "lead.nurture"]
+    assert nurture["payload"]["reason"] == f"recycled by sales: timing; back in nurture until {retry_after}"
+
+    score = wait_for(lambda: (s := scoring.get(f"/leads/{lead_id}/score").json())["cycle"] == 2 and s,
+                     what="scoring's new cycle")
+    assert (score["engagement_score"], score["score"], score["stage"]) == (0, score["fit_score"], "below")
+    assert score["nurture_until"] == retry_after
+    # interest before the date counts, yet the lead is not routed again
+    intake.post("/activities", json={"email": email, "activity_type": "demo_request"})
+    held = wait_for(lambda: (s := scoring.get(f"/leads/{lead_id}/score").json())["engagement_score"] > 0 and s,
+                    what="the demo request scored")
+    assert (held["stage"], held["qualified"]) == ("below", False)
+    assert held["held_because"] == f"recycled: held in nurture until {retry_after} (retry_after)"
+
+    report = feedback.get("/reports/funnel", params={"group_by": "campaign"}).json()
+    [mine] = [g for g in report["groups"] if g["key"] == campaign]
+    assert (mine["recycled"], mine["recycled_by_reason"]) == (1, {"timing": 1})
+    text = feedback.get("/reports/funnel", params={"group_by": "campaign", "format": "csv"}).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    [row] = [r for r in rows if r["group"] == campaign]
+    assert (row["recycled_timing"], row["recycled_no_budget_yet"], row["lost_price"]) == ("1", "0", "0")

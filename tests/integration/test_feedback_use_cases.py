@@ -203,7 +203,7 @@ async def test_a_rejection_needs_an_agreed_reason(session: AsyncSession, reason:
 async def test_a_recycle_emits_the_outcome_and_a_nurture_for_the_next_cycle(session: AsyncSession) -> None:
     repository = await record(session, captured(), routed())
 
-    applied = await apply_outcome(repository, command(Outcome.RECYCLED, reason="no budget this year"), VOCABULARY)
+    applied = await apply_outcome(repository, command(Outcome.RECYCLED, reason="no_budget_yet"), VOCABULARY)
 
     assert applied == Applied(ADA_ID, "recycled", 2)
     assert await stage(session) == ("recycled", 2, "ana.silva")
@@ -212,7 +212,7 @@ async def test_a_recycle_emits_the_outcome_and_a_nurture_for_the_next_cycle(sess
     assert (nurture.type, nurture.causation_id, nurture.producer) == (
         "lead.nurture", outcome_event.event_id, "feedback")
     assert LeadNurtured.model_validate(nurture.payload) == LeadNurtured(
-        email=ADA, cycle=2, reason="recycled by sales: no budget this year")
+        email=ADA, cycle=2, reason="recycled by sales: no_budget_yet")
     await record(session, routed(cycle=2, owner="ben.okafor"))  # routed again in the new cycle
     assert await stage(session) == ("routed", 2, "ben.okafor")
 

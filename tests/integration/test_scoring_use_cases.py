@@ -198,6 +198,51 @@ async def test_a_recycled_lead_waits_for_new_interest_and_then_qualifies_once_mo
     assert (await lead_row(session)).mql_cycle == 2
 
 
+async def test_a_recycle_shows_the_new_cycle_s_score_at_once(session: AsyncSession) -> None:
+    await record(session, captured(at=NOW, **GOOD_FIT), activity("demo_request", NOW), now=NOW)
+    assert (await lead_row(session)).engagement_score > 0
+    later = NOW + timedelta(hours=1)
+    assert await record(session, outcome(Outcome.RECYCLED, later), now=later) == []  # feedback tells the others
+    row = await lead_row(session)
+    assert (row.cycle, row.engagement_score, row.score, row.stage) == (2, 0, row.fit_score, "below")
+    assert row.fit_score == 65 and [hit["rule"] for hit in row.rules_fired if hit["points"] < 0] == []
+    assert row.rescored_at == later
+
+
+async def test_a_retry_after_holds_the_lead_in_nurture_until_that_day_then_the_sweep_qualifies_it(
+        session: AsyncSession, sessions: async_sessionmaker[AsyncSession]) -> None:
+    store = definition_store(sessions, DEFINITION)
+    await store.bootstrap()
+    await record(session, captured(at=NOW, **GOOD_FIT), now=NOW)
+    recycled_at = NOW + timedelta(hours=1)
+    retry_after = (NOW + timedelta(days=10)).date()
+    recycle = event(OutcomeRecorded(email=ADA, outcome=Outcome.RECYCLED, cycle=1, reason="timing",
+                                    retry_after=retry_after), ADA, recycled_at, "feedback")
+    await record(session, recycle, now=recycled_at)
+    assert (await lead_row(session)).nurture_until == retry_after
+
+    busy = NOW + timedelta(days=2)  # interest before the date counts, qualification waits
+    [held] = await record(session, activity("demo_request", busy), now=busy)
+    assert (scored(held).cycle, scored(held).stage, scored(held).qualified) == (2, "below", False)
+    assert scored(held).held_because == f"recycled: held in nurture until {retry_after.isoformat()} (retry_after)"
+    assert scored(held).engagement_score > 0
+
+    the_day = datetime.combine(retry_after, datetime.min.time(), tzinfo=UTC) + timedelta(hours=1)
+    quiet = Rescorer(sessions, store, on_emitted=lambda: None, interval_s=1, decay_every_s=30 * 86400,
+                     clock=lambda: busy + timedelta(days=1))
+    before = len(await emitted(session))
+    await quiet.sweep_once()  # the day has not come: nothing is due
+    assert len(await emitted(session)) == before
+    on_the_day = Rescorer(sessions, store, on_emitted=lambda: None, interval_s=1, decay_every_s=30 * 86400,
+                          clock=lambda: the_day)
+    await on_the_day.sweep_once()
+    [freed] = (await emitted(session))[before:]
+    assert (scored(freed).cycle, scored(freed).stage, scored(freed).newly_qualified, scored(freed).held_because) == (
+        2, "fast_track", True, None)
+    row = await lead_row(session)
+    assert (row.nurture_until, row.mql_cycle) == (None, 2)
+
+
 # -- the sweep and the simulation ------------------------------------------------------------------
 
 

@@ -72,3 +72,24 @@ def test_outcomes_must_be_whole_and_use_the_agreed_vocabulary():
     assert outcome_problems(Outcome.LOST, reason="price", amount=None, currency=None, **vocab) == []
     assert [p["field"] for p in outcome_problems(Outcome.RECYCLED, reason="", amount=None, currency=None,
                                                  **vocab)] == ["reason"]
+
+
+def test_a_recycle_needs_an_agreed_reason_and_a_retry_after_within_two_years():
+    from datetime import date, timedelta
+
+    from services.feedback.domain.stages import outcome_problems
+    vocab = dict(rejection_reasons=("student",), loss_reasons=("price",), recycle_reasons=("timing", "no_budget_yet"))
+    today = date(2026, 12, 4)
+
+    def fields(outcome, reason, retry_after=None):
+        return [(p["field"], p["reason"]) for p in outcome_problems(outcome, reason=reason, amount=None, currency=None,
+                                                                    retry_after=retry_after, today=today, **vocab)]
+
+    assert fields(Outcome.RECYCLED, "timing", today + timedelta(days=30)) == []
+    assert fields(Outcome.RECYCLED, "not now") == [
+        ("reason", "a recycle needs one of the agreed reasons: timing, no_budget_yet")]
+    assert fields(Outcome.RECYCLED, "timing", today) == [
+        ("retry_after", "a day after today and at most 730 days ahead")]
+    assert fields(Outcome.RECYCLED, "timing", today + timedelta(days=731))[0][0] == "retry_after"
+    assert fields(Outcome.REJECTED, "student", today + timedelta(days=3)) == [
+        ("retry_after", "only a recycle waits for a date")]

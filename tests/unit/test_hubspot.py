@@ -100,7 +100,7 @@ MAPPING = HubSpotMapping.model_validate({
     "outcomes": [
         {"property": "hs_lead_status", "value": "CONNECTED", "outcome": "accepted"},
         {"property": "handoff_rejection_reason", "outcome": "rejected", "reason_from_value": True},
-        {"property": "hs_lead_status", "value": "BAD_TIMING", "outcome": "recycled", "reason": "bad timing"},
+        {"property": "hs_lead_status", "value": "BAD_TIMING", "outcome": "recycled", "reason": "timing"},
         {"property": "recent_deal_amount", "outcome": "won", "amount_from_value": True},
     ],
 })
@@ -122,7 +122,7 @@ def test_mapped_property_changes_become_outcomes():
     rejected = interpret(event("handoff_rejection_reason", "no_budget"), MAPPING)
     assert (rejected.outcome, rejected.reason) == (Outcome.REJECTED, "no_budget")
     recycled = interpret(event("hs_lead_status", "BAD_TIMING"), MAPPING)
-    assert (recycled.outcome, recycled.reason) == (Outcome.RECYCLED, "bad timing")
+    assert (recycled.outcome, recycled.reason) == (Outcome.RECYCLED, "timing")
     won = interpret(event("recent_deal_amount", "12500.50"), MAPPING)
     assert (won.outcome, won.amount, won.currency) == (Outcome.WON, Decimal("12500.50"), "EUR")
 
@@ -159,3 +159,18 @@ def test_an_invalid_mapping_names_the_field(tmp_path: Path, rule, field, reason)
     with pytest.raises(HubSpotMappingError) as caught:
         load_mapping(path)
     assert f"{field}: " in str(caught.value) and reason in str(caught.value)
+
+
+def test_a_fixed_reason_outside_the_agreed_vocabulary_stops_the_start_with_the_reason_meant(tmp_path):
+    import yaml as _yaml
+
+    from services.feedback.domain.hubspot import HubSpotMappingError, load_mapping
+    path = tmp_path / "hubspot_mapping.yaml"
+    path.write_text(_yaml.safe_dump({"version": 1, "currency": "EUR", "outcomes": [
+        {"property": "hs_lead_status", "value": "BAD_TIMING", "outcome": "recycled", "reason": "timeing"}]}))
+    vocabulary = {"recycled": ("timing", "no_budget_yet"), "rejected": ("student",), "lost": ("price",)}
+    with pytest.raises(HubSpotMappingError) as refused:
+        load_mapping(path, vocabulary)
+    assert str(refused.value) == (f"{path} is invalid: outcomes.0.reason: 'timeing' is not an agreed recycled reason "
+                                  "(did you mean 'timing'?); agreed: timing, no_budget_yet")
+    assert load_mapping(path).outcomes[0].reason == "timeing"  # without a vocabulary, the file alone is checked

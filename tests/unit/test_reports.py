@@ -453,3 +453,31 @@ def test_grouping_by_month_and_iso_week_uses_the_capture_time_in_utc():
     assert [(g.key, g.figures.leads) for g in by_month.groups] == [("2025-02", 2), ("2025-03", 1)]
     by_week = funnel_report(cycles, period_start=start, period_end=end, now=NOW, group_by="week")
     assert [(g.key, g.figures.leads) for g in by_week.groups] == [("2025-W09", 2), ("2025-W10", 1)]
+
+
+def test_recycles_and_losses_are_counted_per_reason_and_the_csv_has_every_agreed_reason():
+    cycles = [*SMALL,
+              LeadCycle("f", 1, "web", None, "o1", at(0), qualified_at=at(1), assigned_at=at(2), accepted_at=at(3),
+                        recycled_at=at(60), recycle_reason="timing"),
+              LeadCycle("g", 1, "web", None, "o2", at(0), qualified_at=at(1), assigned_at=at(2), accepted_at=at(3),
+                        opportunity_at=at(9), lost_at=at(90), loss_reason="price"),
+              LeadCycle("h", 1, "web", None, "o2", at(0), recycled_at=at(70), recycle_reason="said later")]
+    r = funnel_report(cycles, period_start=START, period_end=END, now=NOW, group_by="source")
+    assert r.total.recycled_by_reason == {"said later": 1, "timing": 1}
+    assert (r.total.lost, r.total.lost_by_reason) == (1, {"price": 1})
+    vocabulary = {"rejected": ("wrong_persona", "student"), "recycled": ("timing", "no_budget_yet"),
+                  "lost": ("price", "competitor")}
+    rows = r.to_csv_rows(vocabulary)
+    columns = list(rows[0])
+    assert all(list(row) == columns for row in rows)
+    reason_columns = [c for c in columns if c.startswith(("rejected_", "recycled_", "lost_"))]
+    assert reason_columns == ["rejected_wrong_persona", "rejected_student", "recycled_timing",
+                              "recycled_no_budget_yet", "recycled_said later", "lost_price", "lost_competitor"]
+    total = rows[-1]
+    assert (total["rejected_wrong_persona"], total["recycled_timing"], total["recycled_no_budget_yet"],
+            total["lost_price"], total["lost_competitor"]) == (0, 1, 0, 1, 0)
+    # a period where nothing happened has the same reason columns
+    empty = funnel_report([], period_start=START, period_end=END, now=NOW).to_csv_rows(vocabulary)
+    assert [c for c in empty[0] if c.startswith(("rejected_", "recycled_", "lost_"))] == [
+        "rejected_wrong_persona", "rejected_student", "recycled_timing", "recycled_no_budget_yet", "lost_price",
+        "lost_competitor"]

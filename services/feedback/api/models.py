@@ -27,11 +27,15 @@ class CrmOutcome(CleanInput):
     lead_id: uuid.UUID | None = None
     email: str | None = Field(None, max_length=320, description="instead of lead_id")
     outcome: Outcome
-    reason: str | None = Field(None, max_length=200)
+    reason: str | None = Field(None, max_length=200, description=(
+        "rejected, recycled, lost: one of the agreed reasons (HANDOFF_FEEDBACK_REJECTION_REASONS, "
+        "_RECYCLE_REASONS, _LOSS_REASONS); another is a 422 that lists them"))
     amount: Decimal | None = Field(None, ge=0, le=MAX_AMOUNT, decimal_places=2)
     currency: str | None = Field(None, pattern=r"^[A-Za-z]{3}$", description="ISO 4217, e.g. EUR")
     nurture_track: str | None = Field(None, max_length=100, description="recycled: the nurture programme")
-    retry_after: date | None = Field(None, description="recycled: not before this date")
+    retry_after: date | None = Field(None, description=(
+        "recycled: the lead stays in nurture until this day (after today, at most 730 days ahead); its "
+        "activity meanwhile counts, it qualifies no earlier"))
 
     @field_validator("email")
     @classmethod
@@ -134,9 +138,11 @@ class Figures(BaseModel):
     rejected: int
     rejected_by_reason: dict[str, int]
     recycled: int
+    recycled_by_reason: dict[str, int] = Field(description="recycles per reason of the agreed vocabulary")
     opportunities: int
     won: int
     lost: int
+    lost_by_reason: dict[str, int] = Field(description="lost deals per reason of the agreed vocabulary")
     won_in_currency: int
     revenue: str = Field(description="in the report's currency, a decimal number as text")
     revenue_other_currencies: dict[str, str]
@@ -158,7 +164,8 @@ class FunnelReport(BaseModel):
         "period_start": "2026-11-01T00:00:00Z", "period_end": "2026-12-01T00:00:00Z", "now": "2026-12-02T09:00:00Z",
         "group_by": None, "currency": "EUR", "groups": [], "marketing_sla": None,
         "total": {"leads": 0, "mqls": 0, "accepted": 0, "rejected": 0, "rejected_by_reason": {}, "recycled": 0,
-                  "opportunities": 0, "won": 0, "lost": 0, "won_in_currency": 0, "revenue": "0",
+                  "recycled_by_reason": {}, "opportunities": 0, "won": 0, "lost": 0, "lost_by_reason": {},
+                  "won_in_currency": 0, "revenue": "0",
                   "revenue_other_currencies": {}, "conversion": {"lead_to_mql": None},
                   "time_to_assigned": {"count": 0, "median_s": None, "p90_s": None},
                   "time_to_accepted": {"count": 0, "median_s": None, "p90_s": None},

@@ -46,19 +46,22 @@ def _period(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
 
 @router.get("/reports/funnel", dependencies=[READERS], response_model=FunnelReport,
             responses={**error_responses(422, 503), 200: {"content": CSV, "description": "The funnel (JSON or CSV)"}},
-            summary="The funnel: leads, MQLs, accepted, rejected by reason, won and revenue, SLA of both teams")
+            summary="The funnel: leads, MQLs, accepted, rejected, recycled and lost by reason, won and revenue, "
+                    "SLA of both teams")
 async def funnel(resources: Resources, reads: Reads, start: Moment = None, end: Moment = None,
                  group_by: Literal["source", "campaign", "owner", "week", "month"] | None = None,
                  currency: Annotated[str, Query(pattern=r"^[A-Za-z]{3}$")] = "EUR",
                  format: Literal["json", "csv"] = "json") -> Any:
     """Counted by the period leads were captured in; stage conversion, time to owner and to
-    acceptance, the sales SLA and the marketing SLA against the promise."""
+    acceptance, rejections, recycles and losses per reason, the sales SLA and the marketing SLA
+    against the promise. The CSV has a column for every reason of the agreed vocabularies
+    (``rejected_<reason>``, ``recycled_<reason>``, ``lost_<reason>``), 0 when none occurred."""
     start, end = _period(start, end)
     report = await funnel_of(reads, start=start, end=end, group_by=group_by, currency=currency.upper(),
                              promise_per_30_days=resources.settings.marketing_mql_promise_per_30_days, now=utcnow())
     if format == "json":
         return report.to_dict()
-    rows = report.to_csv_rows()
+    rows = report.to_csv_rows(resources.vocabulary.all_reasons())
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["group"])
     writer.writeheader()

@@ -77,7 +77,7 @@ def _apply(record: LeadCycle, event: TimelineEvent) -> LeadCycle:
     if outcome == "rejected":
         return replace(record, rejected_at=at, rejection_reason=p.get("reason"))
     if outcome == "recycled":
-        return replace(record, recycled_at=at)
+        return replace(record, recycled_at=at, recycle_reason=p.get("reason"))
     if outcome == "converted":
         return replace(record, opportunity_at=record.opportunity_at or at)
     if outcome == "won":
@@ -85,5 +85,5 @@ def _apply(record: LeadCycle, event: TimelineEvent) -> LeadCycle:
         return replace(record, won_at=at, amount=Decimal(str(amount)) if amount is not None else None,
                        currency=p.get("currency"))
     if outcome == "lost":
-        return replace(record, lost_at=at)
+        return replace(record, lost_at=at, loss_reason=p.get("reason"))
     return record

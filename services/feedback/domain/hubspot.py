@@ -9,6 +9,8 @@ object id to our lead. Pure: the caller stores links and applies outcomes.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -68,8 +70,21 @@ class HubSpotMapping(BaseModel):
     outcomes: list[OutcomeRule] = Field(min_length=1)
 
 
-def load_mapping(path: Path | str) -> HubSpotMapping:
-    return load_yaml_document(HubSpotMapping, path, HubSpotMappingError)
+def load_mapping(path: Path | str, vocabulary: Mapping[str, Sequence[str]] | None = None) -> HubSpotMapping:
+    """The mapping file; with ``vocabulary`` (outcome -> agreed reasons), a rule's fixed reason
+    outside it is refused now rather than parking every outcome it maps."""
+    mapping = load_yaml_document(HubSpotMapping, path, HubSpotMappingError)
+    problems = []
+    for i, rule in enumerate(mapping.outcomes):
+        agreed = (vocabulary or {}).get(rule.outcome.value)
+        if agreed is not None and rule.reason is not None and rule.reason not in agreed:
+            close = difflib.get_close_matches(rule.reason, agreed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"outcomes.{i}.reason: {rule.reason!r} is not an agreed {rule.outcome.value} reason"
+                            f"{hint}; agreed: {', '.join(agreed)}")
+    if problems:
+        raise HubSpotMappingError(f"{path} is invalid: " + "; ".join(problems))
+    return mapping
 
 
 Id = Annotated[int, Field(ge=0, le=2**63 - 1)]

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -81,9 +81,11 @@ class LeadCycle:
     rejected_at: datetime | None = None
     rejection_reason: str | None = None
     recycled_at: datetime | None = None
+    recycle_reason: str | None = None
     opportunity_at: datetime | None = None
     won_at: datetime | None = None
     lost_at: datetime | None = None
+    loss_reason: str | None = None
     amount: Decimal | None = None
     currency: str | None = None
 
@@ -142,9 +144,11 @@ class Figures:
     rejected: int
     rejected_by_reason: dict[str, int]
     recycled: int
+    recycled_by_reason: dict[str, int]
     opportunities: int
     won: int
     lost: int
+    lost_by_reason: dict[str, int]
     won_in_currency: int
     revenue: Decimal
     revenue_other_currencies: dict[str, Decimal]
@@ -161,9 +165,11 @@ class Figures:
             "rejected": self.rejected,
             "rejected_by_reason": dict(self.rejected_by_reason),
             "recycled": self.recycled,
+            "recycled_by_reason": dict(self.recycled_by_reason),
             "opportunities": self.opportunities,
             "won": self.won,
             "lost": self.lost,
+            "lost_by_reason": dict(self.lost_by_reason),
             "won_in_currency": self.won_in_currency,
             "revenue": str(self.revenue),
             "revenue_other_currencies": {k: str(v) for k, v in self.revenue_other_currencies.items()},
@@ -203,21 +209,27 @@ class Report:
             "marketing_sla": self.marketing_sla.to_dict() if self.marketing_sla else None,
         }
 
-    def to_csv_rows(self) -> list[dict[str, Any]]:
+    def to_csv_rows(self, vocabulary: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
         """One flat row per group, then a ``total`` row; every row has the same columns.
 
-        Reasons become ``rejected_<reason>`` columns and other currencies
-        ``revenue_<CUR>`` columns (union over the report, 0 where absent); ``None``
-        is written as ``""``; marketing columns are filled on the total row only.
+        Reasons become ``rejected_<reason>``, ``recycled_<reason>`` and ``lost_<reason>``
+        columns: one for every reason of the agreed ``vocabulary`` (outcome -> reasons),
+        whether it occurred or not, so a BI import sees the same columns every time; a
+        reason outside it (recorded before the vocabulary changed, ``unspecified``) adds
+        its column after them. Other currencies become ``revenue_<CUR>`` columns (union
+        over the report); 0 where absent; ``None`` is written as ``""``; marketing
+        columns are filled on the total row only.
         """
         all_figures = [g.figures for g in self.groups] + [self.total]
-        reasons = sorted({r for f in all_figures for r in f.rejected_by_reason})
+        agreed = vocabulary or {}
+        reasons = {outcome: _columns(agreed.get(outcome, ()), (getattr(f, f"{outcome}_by_reason") for f in all_figures))
+                   for outcome in REASON_OUTCOMES}
         currencies = sorted({c for f in all_figures for c in f.revenue_other_currencies})
         rows = [self._row(_label(g.key), g.figures, reasons, currencies, None) for g in self.groups]
         rows.append(self._row(TOTAL_LABEL, self.total, reasons, currencies, self.marketing_sla))
         return rows
 
-    def _row(self, label: str, f: Figures, reasons: Sequence[str], currencies: Sequence[str],
+    def _row(self, label: str, f: Figures, reasons: Mapping[str, Sequence[str]], currencies: Sequence[str],
              marketing: MarketingSla | None) -> dict[str, Any]:
         row: dict[str, Any] = {
             "period_start": self.period_start.isoformat(),
@@ -229,13 +241,15 @@ class Report:
             "accepted": f.accepted,
             "rejected": f.rejected,
         }
-        for reason in reasons:
+        for reason in reasons["rejected"]:
             row[f"rejected_{reason}"] = f.rejected_by_reason.get(reason, 0)
+        row["recycled"] = f.recycled
+        for reason in reasons["recycled"]:
+            row[f"recycled_{reason}"] = f.recycled_by_reason.get(reason, 0)
+        row |= {"opportunities": f.opportunities, "won": f.won, "lost": f.lost}
+        for reason in reasons["lost"]:
+            row[f"lost_{reason}"] = f.lost_by_reason.get(reason, 0)
         row |= {
-            "recycled": f.recycled,
-            "opportunities": f.opportunities,
-            "won": f.won,
-            "lost": f.lost,
             "currency": self.currency,
             "revenue": str(f.revenue),
         }
@@ -258,6 +272,15 @@ class Report:
             "marketing_met": marketing.met if marketing else "",
         }
         return row
+
+
+REASON_OUTCOMES = ("rejected", "recycled", "lost")
+
+
+def _columns(agreed: Sequence[str], seen: Iterable[Mapping[str, int]]) -> list[str]:
+    """The agreed reasons in their order, then any other reason that occurred, sorted."""
+    others = sorted({reason for counts in seen for reason in counts} - set(agreed))
+    return [*agreed, *others]
 
 
 def funnel_report(
@@ -340,10 +363,13 @@ def _figures(cycles: list[LeadCycle], *, now: datetime, currency: str) -> Figure
     accepted = sum(1 for c in cycles if c.accepted_at is not None)
     rejected_cycles = [c for c in cycles if c.rejected_at is not None]
     by_reason = Counter(c.rejection_reason or UNSPECIFIED_REASON for c in rejected_cycles)
-    recycled = sum(1 for c in cycles if c.recycled_at is not None)
+    recycled_cycles = [c for c in cycles if c.recycled_at is not None]
+    recycled_by = Counter(c.recycle_reason or UNSPECIFIED_REASON for c in recycled_cycles)
     opportunities = sum(1 for c in cycles if c.reached_opportunity)
     won_cycles = [c for c in cycles if c.won_at is not None]
-    lost = sum(1 for c in cycles if c.lost_at is not None)
+    lost_cycles = [c for c in cycles if c.lost_at is not None]
+    lost_by = Counter(c.loss_reason or UNSPECIFIED_REASON for c in lost_cycles)
+    recycled, lost = len(recycled_cycles), len(lost_cycles)
 
     revenue = Decimal(0)
     won_in_currency = 0
@@ -380,9 +406,11 @@ def _figures(cycles: list[LeadCycle], *, now: datetime, currency: str) -> Figure
         rejected=len(rejected_cycles),
         rejected_by_reason=dict(sorted(by_reason.items())),
         recycled=recycled,
+        recycled_by_reason=dict(sorted(recycled_by.items())),
         opportunities=opportunities,
         won=won,
         lost=lost,
+        lost_by_reason=dict(sorted(lost_by.items())),
         won_in_currency=won_in_currency,
         revenue=revenue,
         revenue_other_currencies=dict(sorted(others.items())),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from shared.events.payloads import Outcome
@@ -33,10 +33,15 @@ MAX_AMOUNT = Decimal("999999999999.99")
 DEFAULT_REJECTION_REASONS = ("wrong_persona", "no_budget", "duplicate", "student", "bad_data", "no_response",
                              "competitor")
 DEFAULT_LOSS_REASONS = ("price", "competitor", "no_decision", "timing", "product_fit")
+DEFAULT_RECYCLE_REASONS = ("timing", "no_budget_yet", "no_active_project", "not_the_decision_maker", "no_response")
+RETRY_AFTER_MAX_DAYS = 730
+"""A recycle's retry_after lies at most two years ahead: further is a disqualification, not a recycle."""
 
 
 def outcome_problems(outcome: Outcome, *, reason: str | None, amount: Decimal | None, currency: str | None,
-                     rejection_reasons: tuple[str, ...], loss_reasons: tuple[str, ...]) -> list[dict[str, str]]:
+                     rejection_reasons: tuple[str, ...], loss_reasons: tuple[str, ...],
+                     recycle_reasons: tuple[str, ...] = DEFAULT_RECYCLE_REASONS, retry_after: date | None = None,
+                     today: date | None = None) -> list[dict[str, str]]:
     """What an outcome is missing or gets wrong, as field/reason pairs; empty when it is whole."""
     problems = []
     if outcome == Outcome.REJECTED and reason not in rejection_reasons:
@@ -45,8 +50,15 @@ def outcome_problems(outcome: Outcome, *, reason: str | None, amount: Decimal | 
     if outcome == Outcome.LOST and reason not in loss_reasons:
         problems.append({"field": "reason",
                          "reason": f"a loss needs one of the agreed reasons: {', '.join(loss_reasons)}"})
-    if outcome == Outcome.RECYCLED and not reason:
-        problems.append({"field": "reason", "reason": "say why the lead is recycled"})
+    if outcome == Outcome.RECYCLED and reason not in recycle_reasons:
+        problems.append({"field": "reason",
+                         "reason": f"a recycle needs one of the agreed reasons: {', '.join(recycle_reasons)}"})
+    if retry_after is not None:
+        if outcome != Outcome.RECYCLED:
+            problems.append({"field": "retry_after", "reason": "only a recycle waits for a date"})
+        elif today is not None and not today < retry_after <= today + timedelta(days=RETRY_AFTER_MAX_DAYS):
+            problems.append({"field": "retry_after", "reason": f"a day after today and at most "
+                                                               f"{RETRY_AFTER_MAX_DAYS} days ahead"})
     if outcome == Outcome.WON:
         if amount is None:
             problems.append({"field": "amount", "reason": "a won deal needs its amount"})

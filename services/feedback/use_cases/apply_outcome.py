@@ -10,9 +10,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from services.feedback.domain.stages import TransitionRefused, next_stage, outcome_problems
+from services.feedback.domain.stages import DEFAULT_RECYCLE_REASONS, TransitionRefused, next_stage, outcome_problems
 from services.feedback.repository import FeedbackRepository
-from shared.events.envelope import Envelope
+from shared.events.envelope import Envelope, utcnow
 from shared.events.payloads import LeadNurtured, Outcome, OutcomeRecorded
 
 RefusalKind = Literal["replay", "invalid", "unknown_lead", "transition"]
@@ -38,6 +38,11 @@ class Vocabulary:
 
     rejection_reasons: tuple[str, ...]
     loss_reasons: tuple[str, ...]
+    recycle_reasons: tuple[str, ...] = DEFAULT_RECYCLE_REASONS
+
+    def all_reasons(self) -> dict[str, tuple[str, ...]]:
+        """Each outcome that needs a reason, and its reasons: the funnel's stable columns."""
+        return {"rejected": self.rejection_reasons, "recycled": self.recycle_reasons, "lost": self.loss_reasons}
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,8 @@ class OutcomeRefused(Exception):
 async def apply_outcome(repository: FeedbackRepository, command: OutcomeCommand, vocabulary: Vocabulary) -> Applied:
     problems = outcome_problems(command.outcome, reason=command.reason, amount=command.amount,
                                 currency=command.currency, rejection_reasons=vocabulary.rejection_reasons,
-                                loss_reasons=vocabulary.loss_reasons)
+                                loss_reasons=vocabulary.loss_reasons, recycle_reasons=vocabulary.recycle_reasons,
+                                retry_after=command.retry_after, today=utcnow().date())
     if problems:
         pairs = [(p["field"], p["reason"]) for p in problems]
         raise OutcomeRefused("invalid", "; ".join(f"{f}: {r}" for f, r in pairs), pairs)
@@ -87,7 +93,8 @@ async def apply_outcome(repository: FeedbackRepository, command: OutcomeCommand,
     if command.outcome == Outcome.RECYCLED:
         next_cycle = lead.cycle + 1
         emitted.append(recorded.follow(LeadNurtured(
-            email=lead.email, cycle=next_cycle, reason=f"recycled by sales: {command.reason or 'no reason given'}",
+            email=lead.email, cycle=next_cycle, reason=f"recycled by sales: {command.reason}" + (
+                f"; back in nurture until {command.retry_after.isoformat()}" if command.retry_after else ""),
         ), producer="feedback"))
     await repository.move_stage(command.lead_id, stage=stage, cycle=next_cycle, at=recorded.occurred_at)
     await repository.emit(emitted)

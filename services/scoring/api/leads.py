@@ -36,6 +36,8 @@ async def lead_score(lead_id: uuid.UUID, reads: Reads, definitions: Definitions,
     definition = await _scored_by(definitions, score.definition_version)
     if definition is None:
         return score
+    if score.nurture_until is not None and score.nurture_until > utcnow().date() and score.held_because is None:
+        score.held_because = f"recycled: held in nurture until {score.nurture_until.isoformat()} (retry_after)"
     if not score.qualified and score.grade and score.score >= definition.thresholds.mql \
             and score.held_because is None:
         score.held_because = definition.qualification.held_because(score.fit_score, score.engagement_score,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
@@ -109,6 +109,9 @@ class LeadScore(BaseModel):
                                                        "engagement, or the grade cells): why")
     judgement: JudgementView | None = Field(None, description=(
         "a person's judgement call (POST /leads/{id}/qualification); it decides `qualified` in its cycle"))
+    nurture_until: date | None = Field(None, description=(
+        "recycled with a retry_after still ahead: the lead stays in nurture until this day (its activity "
+        "counts meanwhile; it qualifies no earlier)"))
     rules_not_fired: list[RuleMissView] | None = Field(None, description=(
         "with ?not_fired=true: every rule of the definition version that scored the lead which did not fire, "
         "in file order, with why (\"company_size 20000 not in [50, 4999]\", \"no demo_request activity counts "

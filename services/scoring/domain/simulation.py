@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from services.scoring.domain.definition import LeadDefinition
@@ -33,6 +33,7 @@ class StoredLead:
     activities: tuple[Activity, ...] = ()  # those of the current cycle
     cycle: int = 1
     judgement: Judgement | None = None  # a person's call stands under any definition
+    nurture_until: date | None = None  # recycled with a retry_after: held in nurture until then
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,12 @@ class SimulationRun:
 
     def add(self, lead: StoredLead) -> None:
         before = qualify(self._current, lead.profile, lead.activities, self._now, cycle=lead.cycle,
-                         judgement=lead.judgement)
+                         judgement=lead.judgement, nurture_until=lead.nurture_until)
         if before.held_back:
             self._held_back += 1
             return
         after = qualify(self._candidate, lead.profile, lead.activities, self._now, cycle=lead.cycle,
-                        judgement=lead.judgement)
+                        judgement=lead.judgement, nurture_until=lead.nurture_until)
         self._scored += 1
         self._mql_before += before.qualified
         self._mql_after += after.qualified

@@ -72,9 +72,16 @@ def _apply(batch: _Batch, definition: LeadDefinition, event: Event, now: datetim
                                "outcome": payload.outcome.value, "recorded_at": envelope.occurred_at})
         known = batch.leads.get(lead_id)
         if payload.outcome == Outcome.RECYCLED and known is not None and known.cycle <= payload.cycle:
-            # a new cycle; interest shown before the recycle no longer counts
-            batch.put(replace(known, cycle=payload.cycle + 1, qualified=False, stage="below",
-                              engagement_since=envelope.occurred_at))
+            # a new cycle: interest shown before the recycle no longer counts, and with a retry_after
+            # the lead waits in nurture until that day. The stored score says so at once (nothing is
+            # emitted: feedback's lead.nurture tells the others).
+            hold = payload.retry_after if payload.retry_after and payload.retry_after > envelope.occurred_at.date() \
+                else None
+            recycled = replace(known, cycle=payload.cycle + 1, qualified=False, stage="below",
+                               engagement_since=envelope.occurred_at, nurture_until=hold)
+            after, _ = rescored(definition, recycled, batch.activities.get(lead_id, ()), now=now, trigger="decay",
+                                cause=None, always_emit=False)
+            batch.put(after)
 
 
 def _rescore(batch: _Batch, definition: LeadDefinition, lead: LeadRow, now: datetime, trigger: ScoreTrigger,

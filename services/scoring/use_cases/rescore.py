@@ -28,13 +28,15 @@ def rescored(definition: LeadDefinition, lead: LeadRow, activities: Iterable[Act
     """
     counted = [a for a in activities if lead.engagement_since is None or a.occurred_at >= lead.engagement_since]
     judgement = Judgement.from_dict(lead.judgement)
-    q = qualify(definition, lead.profile, counted, now, cycle=lead.cycle, judgement=judgement)
+    q = qualify(definition, lead.profile, counted, now, cycle=lead.cycle, judgement=judgement,
+                nurture_until=lead.nurture_until)
     newly = q.newly_qualified(lead.cycle, lead.mql_cycle)
     hits = [RuleHit(rule=h.rule, points=h.points, detail=h.detail) for h in q.score.rules_fired]
     after = replace(lead, fit_score=q.score.fit, engagement_score=q.score.engagement, score=q.score.total,
                     qualified=q.qualified, stage=q.stage, grade=q.score.grade,
                     rules_fired=[h.model_dump() for h in hits], definition_version=definition.version,
-                    mql_cycle=lead.cycle if newly else lead.mql_cycle, rescored_at=now)
+                    mql_cycle=lead.cycle if newly else lead.mql_cycle, rescored_at=now,
+                    nurture_until=q.nurture_until)  # cleared once the day has come
     changed = (q.score.total, q.stage) != (lead.score, lead.stage)  # a new version alone says nothing new
     if not (always_emit or changed or newly):
         return after, None

@@ -62,12 +62,14 @@ class Rescorer:
         now = self._clock()
         async with unit_of_work(self._sessions) as session:
             repository = ScoringRepository(session)
-            due = await repository.due_for_rescore(definition.version, now - self._decay_every, self._batch_size)
+            due = await repository.due_for_rescore(definition.version, now - self._decay_every, self._batch_size,
+                                                   today=now.date())
             found = await repository.activities_of([lead.lead_id for lead in due])
             emitted: list[Envelope] = []
             after: list[LeadRow] = []
             for lead in due:
                 trigger: ScoreTrigger = "definition" if lead.definition_version != definition.version else "decay"
+                # (a retry_after that has come is re-scored as a decay check: time passed, nothing else)
                 scored_lead, scored = rescored(definition, lead, found.get(lead.lead_id, ()), now=now,
                                                trigger=trigger, cause=None, always_emit=False)
                 after.append(scored_lead)
