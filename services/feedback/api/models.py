@@ -174,11 +174,44 @@ class FunnelReport(BaseModel):
     period_start: datetime
     period_end: datetime
     now: datetime
-    group_by: Literal["source", "campaign", "owner", "week", "month"] | None
+    group_by: Literal["source", "campaign", "intake", "owner", "week", "month"] | None
     currency: str
     groups: list[GroupFigures]
     total: Figures
     marketing_sla: MarketingSla | None
+
+
+class Credit(BaseModel):
+    leads: str = Field(description="credited leads, a decimal with 2 places (linear shares are fractions)")
+    mqls: str
+    accepted: str
+    opportunities: str
+    won: str
+    revenue: str = Field(description="credited revenue won in the report's currency")
+
+
+class CreditRowView(Credit):
+    key: str | None = Field(description="the source (channel) or campaign; null: none")
+
+
+class AttributionView(BaseModel):
+    """Credit by source or campaign under one attribution model."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "period_start": "2026-11-01T00:00:00Z", "period_end": "2026-12-01T00:00:00Z", "model": "linear",
+        "by": "source", "currency": "EUR",
+        "rows": [{"key": "linkedin", "leads": "1.50", "mqls": "1.00", "accepted": "0.50", "opportunities": "0.50",
+                  "won": "0.50", "revenue": "24000.00"}],
+        "total": {"leads": "2.00", "mqls": "1.00", "accepted": "1.00", "opportunities": "1.00", "won": "1.00",
+                  "revenue": "48000.00"}}]})
+
+    period_start: datetime
+    period_end: datetime
+    model: Literal["first_touch", "last_touch", "linear"]
+    by: Literal["source", "campaign"]
+    currency: str
+    rows: list[CreditRowView]
+    total: Credit
 
 
 class PlanRequest(CleanInput):

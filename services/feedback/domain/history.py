@@ -2,8 +2,9 @@
 reports read. Pure: the caller loads the events.
 
 A cycle starts at the lead's first capture (cycle 1) or at a recycle (cycle 2 and
-on); it keeps the source and campaign of the lead's first capture, so recycled
-demand is credited to where the lead came from.
+on); it keeps the source (the channel: ``utm_source``, else the intake source) and the
+campaign of the lead's first capture, so recycled demand is credited to where the lead
+came from, and every capture of the lead as its touches (``shared/attribution.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.feedback.domain.reports import LeadCycle
+from shared.attribution import Touch
 from shared.events.payloads import LeadCaptured, LeadNurtured, LeadRouted, LeadScored, OutcomeRecorded
 
 
@@ -42,15 +44,19 @@ def lead_cycles(events: Iterable[TimelineEvent]) -> list[LeadCycle]:
         captured = next((e for e in lead_events if e.type == LeadCaptured.event_type), None)
         if captured is None:
             continue  # a lead is counted from its capture; stray events alone are not a lead
-        source = captured.payload.get("source")
-        campaign = (captured.payload.get("utm") or {}).get("utm_campaign")
+        touches = tuple(Touch.of_capture(e.occurred_at, e.payload.get("source"), e.payload.get("utm"))
+                        for e in lead_events if e.type == LeadCaptured.event_type)
+        first = touches[0]
+        source, campaign = first.channel, first.campaign
         current: dict[int, LeadCycle] = {1: LeadCycle(lead_id=lead_id, cycle=1, source=source, campaign=campaign,
-                                                      owner_id=None, captured_at=captured.occurred_at)}
+                                                      owner_id=None, captured_at=captured.occurred_at,
+                                                      intake_source=first.intake_source, touches=touches)}
         for event in lead_events:
             cycle = int(event.payload.get("cycle") or 1)
             if event.type == LeadNurtured.event_type and event.producer == "feedback" and cycle not in current:
                 current[cycle] = LeadCycle(lead_id=lead_id, cycle=cycle, source=source, campaign=campaign,
-                                           owner_id=None, captured_at=event.occurred_at)
+                                           owner_id=None, captured_at=event.occurred_at,
+                                           intake_source=first.intake_source, touches=touches)
                 continue
             record = current.get(cycle)
             if record is None:

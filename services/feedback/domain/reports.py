@@ -39,7 +39,10 @@ Choices (the API and the CSV export rely on them):
   mqls in the period, ratio = delivered / promised (4 decimals), ``met`` when
   delivered >= promised. No promise: no marketing figures. A promise of 0 is met,
   with no ratio.
-- Groups: ``group_by`` is ``"source"``, ``"campaign"``, ``"owner"`` (owner_id),
+- Groups: ``group_by`` is ``"source"`` (the channel: the first capture's ``utm_source``,
+  else its intake source: first-touch attribution, ``shared/attribution.py``),
+  ``"campaign"`` (the first capture's ``utm_campaign``), ``"intake"`` (the integration
+  that posted the first capture, apart from the channel), ``"owner"`` (owner_id),
   ``"week"`` (ISO week of capture, UTC, ``2026-W47``), ``"month"`` (month of capture,
   UTC, ``2026-11``) or ``None`` (total only). A cycle without the attribute is grouped under key ``None``
   (``"(none)"`` in the CSV). Groups are sorted by key, ``None`` last.
@@ -56,8 +59,10 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-GroupBy = Literal["source", "campaign", "owner", "week", "month"]
-GROUP_BYS: tuple[str, ...] = ("source", "campaign", "owner", "week", "month")
+from shared.attribution import Touch
+
+GroupBy = Literal["source", "campaign", "intake", "owner", "week", "month"]
+GROUP_BYS: tuple[str, ...] = ("source", "campaign", "intake", "owner", "week", "month")
 RATE_PLACES = Decimal("0.0001")
 UNSPECIFIED_REASON = "unspecified"
 UNKNOWN_CURRENCY = "UNKNOWN"
@@ -88,6 +93,8 @@ class LeadCycle:
     loss_reason: str | None = None
     amount: Decimal | None = None
     currency: str | None = None
+    intake_source: str | None = None  # the integration that posted the first capture (its credential's name)
+    touches: tuple[Touch, ...] = ()  # every capture of the lead, for attribution
 
     @property
     def reached_opportunity(self) -> bool:
@@ -332,6 +339,8 @@ def group_key(cycle: LeadCycle, group_by: GroupBy) -> str | None:
         return cycle.owner_id
     if group_by == "source":
         return cycle.source
+    if group_by == "intake":
+        return cycle.intake_source
     return cycle.campaign
 
 

@@ -1,5 +1,6 @@
-"""Reports both teams read: the funnel over a period (grouped by source, campaign, owner,
-week or month) with both sides of the SLA, and the revenue planner working back from a goal
+"""Reports both teams read: the funnel over a period (grouped by source, campaign, intake,
+owner, week or month) with both sides of the SLA, credit by source or campaign under an
+attribution model, and the revenue planner working back from a goal
 with the system's own measured rates."""
 
 from __future__ import annotations
@@ -7,9 +8,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from services.feedback.domain.attribution_report import AttributionReport, attribution_report
 from services.feedback.domain.planner import Plan, plan
 from services.feedback.domain.reports import GroupBy, Report, funnel_report
 from services.feedback.repository import FeedbackRepository
+from shared.attribution import Dimension, Model
 
 
 def marketing_promise(per_30_days: int | None, start: datetime, end: datetime) -> int | None:
@@ -25,6 +28,12 @@ async def funnel(repository: FeedbackRepository, *, start: datetime, end: dateti
     return funnel_report(cycles, period_start=start, period_end=end, group_by=group_by,
                          marketing_promise=marketing_promise(promise_per_30_days, start, end),
                          currency=currency, now=now)
+
+
+async def attribution(repository: FeedbackRepository, *, start: datetime, end: datetime, model: Model,
+                      by: Dimension, currency: str) -> AttributionReport:
+    cycles = await repository.cycles_active_since(start)
+    return attribution_report(cycles, period_start=start, period_end=end, model=model, by=by, currency=currency)
 
 
 async def revenue_plan(repository: FeedbackRepository, *, goal: Decimal, period_days: int, window_days: int,
