@@ -7,6 +7,7 @@ changed; the path names the item: ``rules[enterprise_emea].conditions.0.value``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,16 +29,7 @@ class FieldChange:
 def diff(before: Any, after: Any, path: str = "") -> list[FieldChange]:
     """Every field that differs, in document order; an empty list when the two are the same."""
     if isinstance(before, dict) and isinstance(after, dict):
-        changes: list[FieldChange] = []
-        for key in [*before, *(k for k in after if k not in before)]:
-            field = f"{path}.{key}" if path else str(key)
-            if key not in after:
-                changes.append(FieldChange(field, "removed", before=before[key]))
-            elif key not in before:
-                changes.append(FieldChange(field, "added", after=after[key]))
-            else:
-                changes += diff(before[key], after[key], field)
-        return changes
+        return _diff_entries(before, after, lambda key: f"{path}.{key}" if path else str(key))
     if isinstance(before, list) and isinstance(after, list):
         key = _item_key(before, after)
         if key is not None:
@@ -50,6 +42,20 @@ def diff(before: Any, after: Any, path: str = "") -> list[FieldChange]:
     if before == after and type(before) is type(after):
         return []
     return [FieldChange(path or "(top level)", "changed", before=before, after=after)]
+
+
+def _diff_entries(before: dict[Any, Any], after: dict[Any, Any], field_of: Callable[[Any], str]) -> list[FieldChange]:
+    """Entries of two mappings, compared by key in the first one's order, then the new keys."""
+    changes: list[FieldChange] = []
+    for key in [*before, *(k for k in after if k not in before)]:
+        field = field_of(key)
+        if key not in after:
+            changes.append(FieldChange(field, "removed", before=before[key]))
+        elif key not in before:
+            changes.append(FieldChange(field, "added", after=after[key]))
+        else:
+            changes += diff(before[key], after[key], field)
+    return changes
 
 
 def _item_key(before: list[Any], after: list[Any]) -> str | None:
@@ -67,15 +73,7 @@ def _item_key(before: list[Any], after: list[Any]) -> str | None:
 def _diff_keyed(before: list[dict[str, Any]], after: list[dict[str, Any]], key: str, path: str) -> list[FieldChange]:
     old = {item[key]: item for item in before}
     new = {item[key]: item for item in after}
-    changes: list[FieldChange] = []
-    for name in [*old, *(n for n in new if n not in old)]:
-        field = f"{path}[{name}]"
-        if name not in new:
-            changes.append(FieldChange(field, "removed", before=old[name]))
-        elif name not in old:
-            changes.append(FieldChange(field, "added", after=new[name]))
-        else:
-            changes += diff(old[name], new[name], field)
+    changes = _diff_entries(old, new, lambda name: f"{path}[{name}]")
     order_before = [n for n in old if n in new]
     order_after = [n for n in new if n in old]
     if order_before != order_after:  # rules are tried in order: a move changes decisions
